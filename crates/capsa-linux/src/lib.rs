@@ -1,0 +1,2 @@
+//! capsa-linux
+pub mod cgroups;
