@@ -1,1 +1,59 @@
-//! capsa-spec
+//! capsa-spec: reads an OCI bundle's `config.json` and validates it into a
+//! [`ValidSpec`], the only form of the configuration the rest of capsa sees.
+//!
+//! The flow is one way: bytes → `oci_spec::runtime::Spec` (serde, with the
+//! JSON path of any type error) → [`validate`] → [`ValidSpec`]. Required fields
+//! of `ValidSpec` are not `Option`, so later stages never re-check them.
+//! Nothing here touches the host: the crate is pure and unit-testable.
+//!
+//! ```
+//! let json = br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+//!   "process":{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/"},
+//!   "linux":{"namespaces":[{"type":"pid"},{"type":"mount"}]}}"#;
+//! let spec = capsa_spec::parse(json, std::path::Path::new("/bundles/demo")).unwrap();
+//! assert_eq!(spec.root.path, std::path::Path::new("/bundles/demo/rootfs"));
+//! assert_eq!(spec.process.unwrap().args, vec!["sh".to_string()]);
+//! ```
+
+mod error;
+mod types;
+mod validate;
+
+pub mod default_config;
+
+use std::path::Path;
+
+pub use error::SpecError;
+pub use types::*;
+
+/// The file name of the configuration inside a bundle.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// Reads `<bundle>/config.json` and validates it.
+///
+/// `bundle` should be absolute: relative paths inside the config (such as
+/// `root.path`) are resolved against it and kept in the result.
+pub fn load(bundle: &Path) -> Result<ValidSpec, SpecError> {
+    let file = bundle.join(CONFIG_FILE);
+    let bytes = std::fs::read(&file).map_err(|source| SpecError::Read {
+        path: file.clone(),
+        source,
+    })?;
+    parse(&bytes, bundle)
+}
+
+/// Parses and validates the bytes of a `config.json` from `bundle`.
+pub fn parse(bytes: &[u8], bundle: &Path) -> Result<ValidSpec, SpecError> {
+    let raw = decode(bytes)?;
+    validate::validate(raw, bundle)
+}
+
+/// Decodes JSON into oci-spec types, keeping the JSON path of the first
+/// value of the wrong shape (`linux.namespaces[2].type`).
+fn decode(bytes: &[u8]) -> Result<oci_spec::runtime::Spec, SpecError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let spec: oci_spec::runtime::Spec = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| error::from_serde(e.path().to_string(), e.into_inner()))?;
+    de.end().map_err(|e| error::from_serde(String::new(), e))?;
+    Ok(spec)
+}

@@ -1,0 +1,213 @@
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::{parse, NamespaceKind, SpecError};
+
+fn minimal() -> serde_json::Value {
+    json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs", "readonly": true},
+        "process": {"user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/", "env": ["PATH=/bin"]},
+        "hostname": "box",
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "linux": {"namespaces": [{"type": "mount"}, {"type": "uts"}, {"type": "pid"}]}
+    })
+}
+
+fn check(v: serde_json::Value) -> Result<crate::ValidSpec, SpecError> {
+    parse(v.to_string().as_bytes(), Path::new("/b"))
+}
+
+fn err(v: serde_json::Value) -> String {
+    check(v).expect_err("config should be refused").to_string()
+}
+
+#[test]
+fn minimal_config_is_valid_and_resolved_against_the_bundle() {
+    let s = check(minimal()).unwrap();
+    assert_eq!(s.root.path, Path::new("/b/rootfs"));
+    assert!(s.root.readonly);
+    assert_eq!(s.hostname.as_deref(), Some("box"));
+    // Sorted into creation order: user, pid, ..., mount.
+    let kinds: Vec<_> = s.linux.namespaces.iter().map(|n| n.kind).collect();
+    assert_eq!(
+        kinds,
+        [NamespaceKind::Pid, NamespaceKind::Uts, NamespaceKind::Mount]
+    );
+}
+
+#[test]
+fn syntax_error_names_line_and_column() {
+    let e = parse(
+        b"{\n  \"ociVersion\": \"1.0.2\"\n  \"root\": {}\n}",
+        Path::new("/b"),
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.starts_with("config.json: line 3 column 3:"), "{msg}");
+    assert!(msg.contains("expected `,`"), "{msg}");
+}
+
+#[test]
+fn wrong_type_names_the_json_path() {
+    let mut v = minimal();
+    v["process"]["args"] = json!("sh");
+    let msg = err(v);
+    assert!(
+        msg.starts_with("config.json: process.args: invalid type"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_namespace_is_named() {
+    let mut v = minimal();
+    v["linux"]["namespaces"][2] = json!({"type": "foo"});
+    assert_eq!(
+        err(v),
+        r#"config.json: linux.namespaces[2].type: unknown namespace "foo""#
+    );
+}
+
+#[test]
+fn unknown_capability_and_rlimit_are_named() {
+    let mut v = minimal();
+    v["process"]["capabilities"] = json!({"bounding": ["CAP_CHOWN", "CAP_TEST"]});
+    assert_eq!(
+        err(v),
+        r#"config.json: process.capabilities.bounding[1]: unknown capability "CAP_TEST""#
+    );
+    let mut v = minimal();
+    v["process"]["rlimits"] = json!([{"type": "RLIMIT_TEST", "soft": 1, "hard": 1}]);
+    assert_eq!(
+        err(v),
+        r#"config.json: process.rlimits[0].type: unknown rlimit "RLIMIT_TEST""#
+    );
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    let mut v = minimal();
+    v["somethingNew"] = json!({"x": 1});
+    v["process"]["futureField"] = json!(true);
+    assert!(check(v).is_ok());
+}
+
+#[test]
+fn empty_args_and_relative_cwd_are_refused() {
+    let mut v = minimal();
+    v["process"]["args"] = json!([]);
+    assert!(err(v).starts_with("config.json: process.args:"));
+    let mut v = minimal();
+    v["process"]["cwd"] = json!("tmp");
+    assert!(err(v).starts_with("config.json: process.cwd:"));
+}
+
+#[test]
+fn missing_root_and_version_are_refused() {
+    let mut v = minimal();
+    v.as_object_mut().unwrap().remove("root");
+    assert_eq!(err(v), "config.json: root: required on Linux");
+    let mut v = minimal();
+    v.as_object_mut().unwrap().remove("ociVersion");
+    assert_eq!(err(v), "config.json: ociVersion: required");
+}
+
+#[test]
+fn hostname_needs_uts_namespace() {
+    let mut v = minimal();
+    v["linux"]["namespaces"] = json!([{"type": "mount"}]);
+    assert!(err(v).starts_with("config.json: hostname:"));
+}
+
+#[test]
+fn duplicate_namespace_is_refused() {
+    let mut v = minimal();
+    v["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "uts"}, {"type": "pid"}]);
+    assert!(err(v).contains("linux.namespaces[2].type: the pid namespace is listed twice"));
+}
+
+#[test]
+fn user_namespace_needs_mappings() {
+    let mut v = minimal();
+    v["linux"]["namespaces"] = json!([{"type": "user"}, {"type": "uts"}]);
+    assert!(err(v.clone()).starts_with("config.json: linux.uidMappings:"));
+    v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    let s = check(v).unwrap();
+    assert_eq!(s.linux.uid_mappings[0].host_id, 1000);
+}
+
+#[test]
+fn unsupported_features_are_named() {
+    let mut v = minimal();
+    v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    assert_eq!(
+        err(v),
+        "config.json: linux.seccomp: seccomp is not supported by capsa yet"
+    );
+    let mut v = minimal();
+    v["linux"]["resources"] = json!({"memory": {"limit": 1000000}});
+    assert!(err(v).starts_with("config.json: linux.resources.memory:"));
+    let mut v = minimal();
+    v["process"]["terminal"] = json!(true);
+    assert!(err(v).starts_with("config.json: process.terminal:"));
+}
+
+#[test]
+fn device_rules_and_devices_are_typed() {
+    let mut v = minimal();
+    v["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}]});
+    v["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+    let s = check(v).unwrap();
+    assert_eq!(s.linux.device_rules.len(), 2);
+    assert_eq!(s.linux.device_rules[0].kind, 'a');
+    assert_eq!(s.linux.devices[0].major, 10);
+    let mut v = minimal();
+    v["linux"]["devices"] = json!([{"path": "/dev/x", "type": "a"}]);
+    assert!(err(v).starts_with("config.json: linux.devices[0].type:"));
+}
+
+#[test]
+fn mounts_need_absolute_destinations_and_bind_sources() {
+    let mut v = minimal();
+    v["mounts"] = json!([{"destination": "proc", "type": "proc"}]);
+    assert!(err(v).starts_with("config.json: mounts[0].destination:"));
+    let mut v = minimal();
+    v["mounts"] = json!([{"destination": "/data", "options": ["rbind"], "source": "data"}]);
+    let s = check(v).unwrap();
+    assert_eq!(s.mounts[0].kind, "bind");
+    assert_eq!(s.mounts[0].source.as_deref(), Some(Path::new("/b/data")));
+}
+
+#[test]
+fn sysctls_must_be_namespaced() {
+    let mut v = minimal();
+    v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    assert!(err(v).contains("needs a network namespace"));
+    let mut v = minimal();
+    v["linux"]["sysctl"] = json!({"vm.swappiness": "1"});
+    assert!(err(v).contains("not a namespaced sysctl"));
+    let mut v = minimal();
+    v["linux"]["namespaces"] = json!([{"type": "ipc"}, {"type": "uts"}]);
+    v["linux"]["sysctl"] = json!({"kernel.shmmax": "100"});
+    assert!(check(v).is_ok());
+}
+
+#[test]
+fn hooks_are_checked() {
+    let mut v = minimal();
+    v["hooks"] = json!({"prestart": [{"path": "/bin/true", "timeout": 0}]});
+    assert!(err(v).starts_with("config.json: hooks.prestart[0].timeout:"));
+    let mut v = minimal();
+    v["hooks"] = json!({"poststop": [{"path": "true"}]});
+    assert!(err(v).starts_with("config.json: hooks.poststop[0].path:"));
+}
+
+#[test]
+fn trailing_garbage_is_a_syntax_error() {
+    let text = format!("{} x", minimal());
+    let e = parse(text.as_bytes(), Path::new("/b")).unwrap_err();
+    assert!(matches!(e, SpecError::Syntax { .. }), "{e}");
+}
