@@ -1,2 +1,71 @@
-//! capsa-linux
+//! capsa-linux: everything capsa does on Linux to make an OCI bundle a
+//! running container, usable in-process by any Rust program.
+//!
+//! The flow is one way: `config.json` → [`capsa_spec::ValidSpec`] →
+//! [`plan::InitPlan`] → the container init carries the plan out → exec.
+//! [`Runtime`] is the entry point; each lifecycle operation of the runtime
+//! spec is one method.
+//!
+//! ```no_run
+//! use capsa_linux::{CreateOptions, Runtime};
+//! use nix::sys::signal::Signal;
+//!
+//! let rt = Runtime::new("/run/capsa");
+//! let opts = CreateOptions { id: "demo".into(), bundle: "/tmp/bundle".into(), ..Default::default() };
+//! let pid = rt.create(&opts)?;
+//! println!("init is pid {pid}, status {}", rt.state("demo")?.status);
+//! rt.start("demo")?;
+//! rt.kill("demo", Signal::SIGTERM, false)?;
+//! rt.delete("demo", true)?;
+//! # Ok::<(), capsa_linux::Error>(())
+//! ```
+
 pub mod cgroups;
+mod error;
+pub mod features;
+pub mod hooks;
+mod init;
+mod lifecycle;
+mod mount_options;
+pub mod plan;
+pub mod procfs;
+pub mod protocol;
+pub mod rfc3339;
+mod seccomp;
+pub mod state;
+pub mod sys;
+
+use std::path::PathBuf;
+
+pub use error::Error;
+pub use lifecycle::{parse_signal, ContainerStatus, StateReport};
+pub use plan::CreateOptions;
+
+/// A state root and the host paths capsa reads, each a parameter so that
+/// tests can point them at fake trees.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    state: state::StateRoot,
+    proc_root: PathBuf,
+}
+
+impl Runtime {
+    /// A runtime keeping its state under `root` (runc's `--root`).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Runtime {
+            state: state::StateRoot::new(root),
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+
+    /// Reads process facts from another `/proc` (for tests).
+    pub fn with_proc_root(mut self, proc_root: impl Into<PathBuf>) -> Self {
+        self.proc_root = proc_root.into();
+        self
+    }
+
+    /// The state root.
+    pub fn root(&self) -> &std::path::Path {
+        self.state.path()
+    }
+}

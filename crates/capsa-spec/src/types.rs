@@ -235,6 +235,9 @@ pub struct Linux {
     pub readonly_paths: Vec<PathBuf>,
     pub rootfs_propagation: Option<Propagation>,
     pub time_offsets: Vec<TimeOffset>,
+    /// `linux.seccomp`, as oci-spec decoded it; checked by `validate` for
+    /// what capsa supports, compiled to BPF by the Linux crate.
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// `linux.timeOffsets` entry for a clock of the time namespace.

@@ -1,1 +1,232 @@
-//! cgroups (placeholder)
+//! cgroups: where a container's cgroup lives, and the lifecycle of its
+//! directories (create, join, list, remove). Resource limits come later.
+//!
+//! capsa drives cgroupfs directly; the systemd driver is not supported yet.
+//! The flow is one way:
+//!
+//! 1. [`CgroupHost::detect`] reads `/proc/self/mountinfo` and
+//!    `/proc/self/cgroup` once and finds every hierarchy (v1, hybrid or v2).
+//!    It is pure parsing: it touches nothing.
+//! 2. [`CgroupHost::container_cgroup`] resolves `linux.cgroupsPath` into a
+//!    [`ContainerCgroup`]: one directory per hierarchy. Also free of side
+//!    effects, so bad paths are rejected before anything is created.
+//! 3. [`ContainerCgroup::create`], [`ContainerCgroup::add_process`],
+//!    [`ContainerCgroup::pids`] and [`ContainerCgroup::remove`] act on those
+//!    directories. A `ContainerCgroup` is stored in the container's
+//!    `state.json` (serialize it *after* `create`, which records the parent
+//!    directories it made), so later commands such as `delete` reload it and
+//!    never need to detect the host again.
+//!
+//! Every path is a parameter, so the tests run on fake trees in a tempdir.
+
+mod devices;
+mod dirs;
+mod host;
+mod path;
+#[cfg(test)]
+mod real_host_tests;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+
+pub use host::{CgroupHost, CgroupMode, HostHierarchy};
+
+/// Everything that can go wrong while locating or managing a cgroup. Each
+/// message names the file or directory and the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// A file could not be read (a `/proc` file or a cgroup control file).
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+
+    /// A line of `/proc/self/mountinfo` or `/proc/self/cgroup` is malformed.
+    #[error("{path} line {line}: {reason}: {text:?}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        reason: &'static str,
+        text: String,
+    },
+
+    /// Neither a `cgroup` nor a `cgroup2` filesystem is mounted.
+    #[error("no cgroup or cgroup2 filesystem is mounted according to {0}")]
+    NoCgroupMounts(PathBuf),
+
+    /// `linux.cgroupsPath` cannot be used.
+    #[error("linux.cgroupsPath {path:?}: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+
+    /// `linux.cgroupsPath` is in the systemd form `slice:prefix:name`.
+    #[error("linux.cgroupsPath {0:?}: the systemd cgroup driver is not supported yet")]
+    SystemdPath(String),
+
+    /// Without `linux.cgroupsPath` the cgroup is named after the container
+    /// id, which must then be a single path component.
+    #[error("container id {0:?} cannot be used as a cgroup name (set linux.cgroupsPath instead)")]
+    InvalidId(String),
+
+    /// A relative `linux.cgroupsPath` needs our own cgroup in every
+    /// hierarchy, and one of them has none that we can reach.
+    #[error(
+        "linux.cgroupsPath {path:?} is relative, but {self_cgroup} lists no cgroup of ours \
+         inside the hierarchy mounted at {mount_point}"
+    )]
+    NoOwnCgroup {
+        path: String,
+        self_cgroup: PathBuf,
+        mount_point: PathBuf,
+    },
+
+    /// `mkdir` of a cgroup directory failed.
+    #[error("cannot create cgroup directory {path}: {source}")]
+    CreateDir { path: PathBuf, source: io::Error },
+
+    /// Writing a control file failed.
+    #[error("cannot write {value:?} to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        source: io::Error,
+    },
+
+    /// Moving a process into the cgroup failed.
+    #[error("cannot write pid {pid} to {path}: {source}")]
+    AddProcess {
+        pid: i32,
+        path: PathBuf,
+        source: io::Error,
+    },
+
+    /// `cgroup.procs` held something other than one pid per line.
+    #[error("{path}: {text:?} is not a pid")]
+    BadPid { path: PathBuf, text: String },
+
+    /// Listing a cgroup directory (to find nested cgroups) failed.
+    #[error("cannot list cgroup directory {path}: {source}")]
+    ListDir { path: PathBuf, source: io::Error },
+
+    /// `rmdir` of a cgroup directory failed.
+    #[error("cannot remove cgroup directory {path}: {source}")]
+    RemoveDir { path: PathBuf, source: io::Error },
+
+    /// `rmdir` kept failing with EBUSY: processes are still inside.
+    #[error(
+        "cannot remove cgroup directory {path}: still busy after {attempts} attempts \
+         (processes are still running in it)"
+    )]
+    StillBusy { path: PathBuf, attempts: u32 },
+
+    /// A resource this host cannot apply through cgroupfs yet.
+    #[error("{0} is not supported by capsa yet")]
+    Unsupported(&'static str),
+}
+
+/// A container's cgroup: one directory in every hierarchy of the host.
+///
+/// Built by [`CgroupHost::container_cgroup`], stored in `state.json` and
+/// reloaded by later commands. Serialize it after [`ContainerCgroup::create`]:
+/// the record of the parent directories `create` made is part of it, and
+/// [`ContainerCgroup::remove`] only deletes parents found in that record.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ContainerCgroup {
+    relative_path: String,
+    hierarchies: Vec<HierarchyDir>,
+    /// Directories `create` made itself, parents first. A mutex because
+    /// `create` takes `&self`; it is only held for a push or a copy.
+    #[serde(default)]
+    created_dirs: Mutex<Vec<PathBuf>>,
+}
+
+/// The container's directory in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HierarchyDir {
+    mount_point: PathBuf,
+    controllers: Vec<String>,
+    is_v2: bool,
+    relative_path: String,
+    dir: PathBuf,
+}
+
+impl ContainerCgroup {
+    fn new(relative_path: String, hierarchies: Vec<HierarchyDir>) -> Self {
+        Self {
+            relative_path,
+            hierarchies,
+            created_dirs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The cgroup path as requested, normalised: absolute (such as
+    /// `/capsa/<id>`, the same path inside every hierarchy) or relative
+    /// (such as `foo/bar`, below the runtime's own cgroup in each hierarchy).
+    /// [`HierarchyDir::relative_path`] gives the resolved path per hierarchy.
+    pub fn relative_path(&self) -> &str {
+        &self.relative_path
+    }
+
+    /// The container's directory in every hierarchy, in mount order.
+    pub fn hierarchies(&self) -> &[HierarchyDir] {
+        &self.hierarchies
+    }
+
+    /// The directories [`ContainerCgroup::create`] made itself, parents
+    /// first (including the container's own directories).
+    pub fn created_dirs(&self) -> Vec<PathBuf> {
+        self.created().clone()
+    }
+
+    fn created(&self) -> MutexGuard<'_, Vec<PathBuf>> {
+        // A panic while the lock was held cannot leave the list half-pushed.
+        self.created_dirs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Clone for ContainerCgroup {
+    fn clone(&self) -> Self {
+        Self {
+            relative_path: self.relative_path.clone(),
+            hierarchies: self.hierarchies.clone(),
+            created_dirs: Mutex::new(self.created_dirs()),
+        }
+    }
+}
+
+impl HierarchyDir {
+    /// Where the hierarchy is mounted, such as `/sys/fs/cgroup/memory`.
+    pub fn mount_point(&self) -> &Path {
+        &self.mount_point
+    }
+
+    /// The v1 controllers of the hierarchy, such as `["cpu", "cpuacct"]` or
+    /// `["name=systemd"]`; empty for cgroup2.
+    pub fn controllers(&self) -> &[String] {
+        &self.controllers
+    }
+
+    /// Whether this is the cgroup2 (unified) hierarchy.
+    pub fn is_v2(&self) -> bool {
+        self.is_v2
+    }
+
+    /// The container's cgroup inside this hierarchy, relative to the mount
+    /// point and starting with `/`, such as `/capsa/<id>`.
+    pub fn relative_path(&self) -> &str {
+        &self.relative_path
+    }
+
+    /// The container's cgroup directory: the mount point joined with
+    /// [`HierarchyDir::relative_path`].
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// v1 cpuset needs `cpuset.cpus` and `cpuset.mems` filled in by hand.
+    fn is_v1_cpuset(&self) -> bool {
+        !self.is_v2 && self.controllers.iter().any(|c| c == "cpuset")
+    }
+}

@@ -142,10 +142,10 @@ fn user_namespace_needs_mappings() {
 #[test]
 fn unsupported_features_are_named() {
     let mut v = minimal();
-    v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_NOTIFY"});
     assert_eq!(
         err(v),
-        "config.json: linux.seccomp: seccomp is not supported by capsa yet"
+        "config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY is not supported by capsa yet"
     );
     let mut v = minimal();
     v["linux"]["resources"] = json!({"memory": {"limit": 1000000}});

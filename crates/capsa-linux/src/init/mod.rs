@@ -1,0 +1,168 @@
+//! The container init: the child `capsa create` forks. It holds the whole
+//! [`InitPlan`] (it is a copy of the parent), sets the container up step by
+//! step, blocks on the exec fifo until `capsa start`, and then execs the
+//! container's program. The steps and their numbers are those of the
+//! protocol in `protocol.rs`.
+//!
+//! Nothing here returns to the caller: the init ends in `execve` or `_exit`.
+//! Any error is sent to the parent as one `Failed` message naming the step.
+
+mod devices;
+mod namespaces;
+pub(crate) mod paths;
+mod process;
+mod rootfs;
+
+use std::convert::Infallible;
+use std::fmt::Display;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::stat::{umask, Mode};
+
+use crate::hooks;
+use crate::plan::InitPlan;
+use crate::protocol::{Channel, InitFailure, Msg};
+use crate::sys;
+
+/// Adds the step name and what was being done to a failed call.
+pub(crate) trait StepContext<T> {
+    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, InitFailure>;
+}
+
+impl<T> StepContext<T> for nix::Result<T> {
+    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, InitFailure> {
+        self.map_err(|e| InitFailure {
+            step: step.to_string(),
+            errno: Some(e as i32),
+            message: format!("{}: {}", what(), e.desc()),
+        })
+    }
+}
+
+impl<T> StepContext<T> for std::io::Result<T> {
+    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, InitFailure> {
+        self.map_err(|e| InitFailure {
+            step: step.to_string(),
+            errno: e.raw_os_error(),
+            message: format!("{}: {e}", what()),
+        })
+    }
+}
+
+pub(crate) fn failure(step: &str, message: impl Display) -> InitFailure {
+    InitFailure {
+        step: step.to_string(),
+        errno: None,
+        message: message.to_string(),
+    }
+}
+
+/// What the init needs besides the plan: its end of the init pipe and an
+/// `O_PATH` fd of the exec fifo, opened by the parent while the fifo's path
+/// was still reachable.
+pub(crate) struct InitIo {
+    pub chan: Channel,
+    pub fifo: OwnedFd,
+}
+
+/// Runs the init. Never returns.
+pub(crate) fn run(plan: &InitPlan, io: InitIo) -> ! {
+    match setup_and_exec(plan, &io) {
+        Ok(never) => match never {},
+        Err(failure) => {
+            // The parent may be gone already; then there is no one to tell.
+            let _ = io.chan.send(&Msg::Failed(failure));
+            sys::exit_now(1)
+        }
+    }
+}
+
+fn setup_and_exec(plan: &InitPlan, io: &InitIo) -> Result<Infallible, InitFailure> {
+    // Modes of the device nodes and directories we create are exact; the
+    // process's own umask is set just before exec.
+    umask(Mode::empty());
+    // Step 2: the parent has put us in our cgroups and written id maps.
+    io.chan
+        .expect(&Msg::Continue, "the parent's go-ahead")
+        .map_err(|e| failure("start", e))?;
+    // Steps 2-4: namespaces (may fork; only the real init comes back).
+    namespaces::enter(&plan.namespaces, &io.chan)?;
+    if let Some(name) = &plan.session_keyring {
+        // ENOSYS: a kernel without keyrings; nothing to isolate then.
+        match sys::join_session_keyring(name) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+            other => other.step("keyring", || format!("join a new session keyring {name}"))?,
+        }
+    }
+    // Step 5: mounts and devices, still seeing the host's paths.
+    let root = rootfs::prepare(plan)?;
+    // Step 6: the parent runs prestart and createRuntime hooks; it answers
+    // with the state hooks get.
+    io.chan
+        .send(&Msg::RunCreateHooks)
+        .map_err(|e| failure("hooks", e))?;
+    let hook_state = match io
+        .chan
+        .recv("the createRuntime hooks")
+        .map_err(|e| failure("hooks", e))?
+    {
+        Msg::HookState(state) => state,
+        other => {
+            return Err(failure(
+                "hooks",
+                format!("unexpected message {other:?} on the init pipe"),
+            ))
+        }
+    };
+    // Step 7: the rest of the setup.
+    for (i, hook) in plan.create_container_hooks.iter().enumerate() {
+        hooks::run(hook, &hook_state).map_err(|e| {
+            failure(
+                "createContainer hook",
+                format!("createContainer hook #{i}: {e}"),
+            )
+        })?;
+    }
+    rootfs::enter(plan, root)?;
+    rootfs::finish(plan)?;
+    let exec = match &plan.process {
+        Some(p) => Some(process::prepare(p)?),
+        None => None,
+    };
+    // Step 8: ready. From here on only the exec fifo wakes us.
+    io.chan.send(&Msg::Ready).map_err(|e| failure("ready", e))?;
+    let Some(exec) = exec else {
+        // No process to run: `start` refuses such a container, so this
+        // wait only ends when the container is deleted.
+        wait_for_start(&io.fifo)?;
+        sys::exit_now(0)
+    };
+    wait_for_start(&io.fifo)?;
+    let running_state = hooks::with_status(&hook_state, "running");
+    for (i, hook) in plan.start_container_hooks.iter().enumerate() {
+        hooks::run(hook, &running_state).map_err(|e| {
+            failure(
+                "startContainer hook",
+                format!("startContainer hook #{i}: {e}"),
+            )
+        })?;
+    }
+    // Nothing capsa opened may reach the program (CVE-2024-21626): every fd
+    // past stdio and the preserved ones is closed on exec.
+    sys::cloexec_fds_from(3 + plan.preserve_fds as i32)
+        .step("exec", || "mark fds close-on-exec".to_string())?;
+    process::exec(exec)
+}
+
+/// Blocks until `capsa start` opens the fifo for reading, then tells it we
+/// are going ahead by writing one byte.
+fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitFailure> {
+    use std::io::Write;
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .step("exec fifo", || "open the exec fifo".to_string())?;
+    f.write_all(b"0")
+        .step("exec fifo", || "write to the exec fifo".to_string())
+}

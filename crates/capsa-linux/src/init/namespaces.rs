@@ -1,0 +1,77 @@
+//! Steps 2-4: the init joins namespaces by path and creates the ones clone(2)
+//! could not, in the order the kernel needs.
+//!
+//! 1. setns into every namespace given by path, the user namespace first:
+//!    once in it we hold capabilities over the namespaces it owns.
+//! 2. unshare a new user namespace on its own and have the parent write its
+//!    id maps (step 3): only then are we root in it, and only namespaces made
+//!    after it are owned by it.
+//! 3. unshare the other new namespaces. The cgroup namespace is always made
+//!    here, never at clone: its root is the cgroup we are in when it is made,
+//!    and the parent moves us into the container's cgroup only after clone.
+//! 4. a pid or time namespace entered by setns/unshare applies to children
+//!    only: fork once more (step 4); the child is the real init.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+
+use nix::sched::{setns, unshare, CloneFlags};
+
+use super::{failure, StepContext};
+use crate::plan::{clone_flag, NamespacePlan};
+use crate::protocol::{Channel, InitFailure, Msg};
+use crate::sys;
+
+pub(super) fn enter(plan: &NamespacePlan, chan: &Channel) -> Result<(), InitFailure> {
+    for (kind, path) in &plan.join {
+        let file = File::open(path).step("namespaces", || {
+            format!("open {} namespace {}", kind.spec_name(), path.display())
+        })?;
+        setns(file.as_fd(), clone_flag(*kind)).step("namespaces", || {
+            format!(
+                "setns into {} namespace {}",
+                kind.spec_name(),
+                path.display()
+            )
+        })?;
+    }
+    if plan.unshare_user {
+        unshare(CloneFlags::CLONE_NEWUSER)
+            .step("namespaces", || "unshare a user namespace".to_string())?;
+        // Step 3: the parent writes our uid_map and gid_map.
+        chan.send(&Msg::MapIds)
+            .map_err(|e| failure("namespaces", e))?;
+        chan.expect(&Msg::Continue, "the id maps")
+            .map_err(|e| failure("namespaces", e))?;
+    }
+    if !plan.unshare_flags.is_empty() {
+        unshare(plan.unshare_flags).step("namespaces", || {
+            format!("unshare namespaces {:?}", plan.unshare_flags)
+        })?;
+    }
+    if !plan.time_offsets.is_empty() {
+        // Offsets can be written only before any process enters the new time
+        // namespace, that is before the fork below.
+        let text: String = plan
+            .time_offsets
+            .iter()
+            .map(|o| format!("{} {} {}\n", o.clock, o.secs, o.nanosecs))
+            .collect();
+        std::fs::write("/proc/self/timens_offsets", text).step("namespaces", || {
+            "write /proc/self/timens_offsets".to_string()
+        })?;
+    }
+    if plan.fork_after {
+        // Step 4: the child is the real init; we report it and leave.
+        match sys::clone_process(0).step("namespaces", || {
+            "fork the init into its pid/time namespace".to_string()
+        })? {
+            sys::Forked::Child => {}
+            sys::Forked::Parent(pid) => {
+                let code = i32::from(chan.send(&Msg::Forked { pid }).is_err());
+                sys::exit_now(code)
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Path resolution inside the container's root that never leaves it.
+//!
+//! A rootfs is untrusted: any component of a mount destination may be a
+//! symlink to `/etc` on the host, or be swapped for one while we work (the
+//! CVE-2021-30465 class). So every path inside the root is opened with
+//! openat2(RESOLVE_IN_ROOT), which resolves `..` and symlinks as if the root
+//! were `/`, and the mount then targets the opened fd through
+//! `/proc/self/fd/N`, not the path: what we checked is what we mount on.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{mkdirat, Mode};
+
+fn how(flags: OFlag, mode: Mode) -> OpenHow {
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .mode(mode)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+}
+
+/// `path` (absolute inside the container) relative to the root, for openat2.
+pub fn relative(path: &Path) -> PathBuf {
+    let rel: PathBuf = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
+        .collect();
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    }
+}
+
+/// Opens `path` inside `root` as an `O_PATH` fd.
+pub fn open_path(root: &impl AsFd, path: &Path) -> nix::Result<OwnedFd> {
+    openat2(
+        root.as_fd(),
+        &relative(path),
+        how(OFlag::O_PATH, Mode::empty()),
+    )
+}
+
+/// Creates every missing directory of `path` inside `root` and returns an
+/// `O_PATH` fd of the last one.
+pub fn mkdir_all(root: &impl AsFd, path: &Path, mode: Mode) -> nix::Result<OwnedFd> {
+    let mut dir = openat2(
+        root.as_fd(),
+        ".",
+        how(OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()),
+    )?;
+    let mut so_far = PathBuf::new();
+    for comp in relative(path).components() {
+        let name = comp.as_os_str();
+        if name == "." {
+            continue;
+        }
+        // mkdirat creates `name` inside `dir` (an existing symlink there is
+        // EEXIST, never followed); then the path so far is resolved from the
+        // root again, so a symlink or `..` component stays inside the root.
+        match mkdirat(dir.as_fd(), name, mode) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        so_far.push(name);
+        dir = openat2(
+            root.as_fd(),
+            &so_far,
+            how(OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()),
+        )?;
+    }
+    Ok(dir)
+}
+
+/// Creates an empty regular file at `path` inside `root` (for a bind mount
+/// of a file) unless something exists there; returns an `O_PATH` fd of it.
+pub fn create_file(root: &impl AsFd, path: &Path) -> nix::Result<OwnedFd> {
+    if let Some(parent) = path.parent() {
+        mkdir_all(root, parent, Mode::from_bits_truncate(0o755))?;
+    }
+    match openat2(
+        root.as_fd(),
+        &relative(path),
+        how(
+            OFlag::O_CREAT | OFlag::O_RDONLY,
+            Mode::from_bits_truncate(0o644),
+        ),
+    ) {
+        Ok(_) | Err(Errno::EISDIR) => open_path(root, path),
+        Err(e) => Err(e),
+    }
+}
+
+/// The magic-link path through which mount(2) reaches an opened fd.
+pub fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn symlinks_cannot_leave_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.join("up")).unwrap();
+        let rootfd = fs::File::open(&root).unwrap();
+        // etc -> /tmp/xyz is resolved inside the root: the directory is made
+        // at root/tmp/xyz/..., never in the real outside dir.
+        mkdir_all(
+            &rootfd,
+            Path::new("/etc/sub"),
+            Mode::from_bits_truncate(0o755),
+        )
+        .unwrap();
+        assert!(!outside.path().join("sub").exists());
+        let inner = root
+            .join(outside.path().strip_prefix("/").unwrap())
+            .join("sub");
+        assert!(inner.is_dir(), "{inner:?}");
+        mkdir_all(&rootfd, Path::new("/up/x"), Mode::from_bits_truncate(0o755)).unwrap();
+        assert!(root.join("x").is_dir());
+        create_file(&rootfd, Path::new("/up/f")).unwrap();
+        assert!(root.join("f").is_file());
+    }
+}

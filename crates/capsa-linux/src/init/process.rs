@@ -1,0 +1,207 @@
+//! Step 7, last part: the container process's limits, identity and
+//! privileges, in the order the kernel needs them:
+//!
+//! 1. rlimits and oom_score_adj, while we still hold every capability;
+//! 2. drop the capabilities outside the bounding set (needs CAP_SETPCAP,
+//!    which we lose in step 4 unless it is kept);
+//! 3. keep capabilities across the uid change (PR_SET_KEEPCAPS), then
+//!    setgroups, setgid, setuid (groups first: after setuid we may no longer
+//!    be allowed to change them);
+//! 4. the effective, permitted, inheritable and ambient sets;
+//! 5. no_new_privs, chdir to `cwd` as the user (runc checks it the same way),
+//!    and the program looked up on the container's PATH.
+//! The umask is set last, just before exec, by `exec`.
+
+use std::ffi::CString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use caps::CapSet;
+use nix::sys::resource::setrlimit;
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{chdir, setgroups, setresgid, setresuid, Gid, Uid};
+
+use super::{failure, StepContext};
+use crate::plan::ProcessPlan;
+use crate::protocol::InitFailure;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What exec needs once the fifo opens.
+pub(super) struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+    umask: u32,
+}
+
+pub(super) fn prepare(p: &ProcessPlan) -> Result<Exec, InitFailure> {
+    for (res, name, soft, hard) in &p.rlimits {
+        setrlimit(*res, *soft, *hard).step("rlimits", || {
+            format!("process.rlimits: set {name} to soft {soft}, hard {hard}")
+        })?;
+    }
+    if let Some(adj) = p.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .step("oom_score_adj", || {
+                format!("process.oomScoreAdj: write {adj} to /proc/self/oom_score_adj")
+            })?;
+    }
+    let cap_err = |what: String| {
+        move |e: caps::errors::CapsError| failure("capabilities", format!("{what}: {e}"))
+    };
+    for cap in caps::all() {
+        if !p.caps.bounding.contains(&cap) {
+            // EINVAL: a capability this kernel does not know; nothing to drop.
+            if let Err(e) = caps::drop(None, CapSet::Bounding, cap) {
+                if caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+                    return Err(cap_err(format!("drop {cap} from the bounding set"))(e));
+                }
+            }
+        }
+    }
+    nix::sys::prctl::set_keepcaps(true)
+        .step("user", || "keep capabilities across setuid".to_string())?;
+    let gids: Vec<Gid> = p
+        .additional_gids
+        .iter()
+        .copied()
+        .map(Gid::from_raw)
+        .collect();
+    setgroups(&gids).step("user", || {
+        format!(
+            "process.user.additionalGids: setgroups {:?}",
+            p.additional_gids
+        )
+    })?;
+    setresgid(
+        Gid::from_raw(p.gid),
+        Gid::from_raw(p.gid),
+        Gid::from_raw(p.gid),
+    )
+    .step("user", || format!("process.user.gid: setgid {}", p.gid))?;
+    setresuid(
+        Uid::from_raw(p.uid),
+        Uid::from_raw(p.uid),
+        Uid::from_raw(p.uid),
+    )
+    .step("user", || format!("process.user.uid: setuid {}", p.uid))?;
+    // Effective first (it must stay within permitted, which we still have in
+    // full), then permitted, inheritable, ambient.
+    let not_subset: Vec<_> = p.caps.effective.difference(&p.caps.permitted).collect();
+    if !not_subset.is_empty() {
+        return Err(failure(
+            "capabilities",
+            format!("process.capabilities.effective: {not_subset:?} not in the permitted set"),
+        ));
+    }
+    caps::set(None, CapSet::Effective, &p.caps.effective)
+        .map_err(cap_err("process.capabilities.effective: capset".into()))?;
+    caps::set(None, CapSet::Permitted, &p.caps.permitted)
+        .map_err(cap_err("process.capabilities.permitted: capset".into()))?;
+    caps::set(None, CapSet::Inheritable, &p.caps.inheritable)
+        .map_err(cap_err("process.capabilities.inheritable: capset".into()))?;
+    for cap in &p.caps.ambient {
+        caps::raise(None, CapSet::Ambient, *cap).map_err(cap_err(format!(
+            "process.capabilities.ambient: raise {cap}"
+        )))?;
+    }
+    if p.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs()
+            .step("no_new_privs", || "set no_new_privs".to_string())?;
+    }
+    chdir(&p.cwd).step("cwd", || {
+        format!("chdir to cwd ({:?}) set in config.json", p.cwd)
+    })?;
+    let path = find_program(&p.args[0], &p.env)?;
+    let cstr = |s: &str, what: &str| {
+        CString::new(s).map_err(|_| failure("exec", format!("{what} {s:?} contains a NUL byte")))
+    };
+    Ok(Exec {
+        path: CString::new(path)
+            .map_err(|_| failure("exec", "program path contains a NUL byte"))?,
+        args: p
+            .args
+            .iter()
+            .map(|a| cstr(a, "process.args"))
+            .collect::<Result<_, _>>()?,
+        env: p
+            .env
+            .iter()
+            .map(|e| cstr(e, "process.env"))
+            .collect::<Result<_, _>>()?,
+        umask: p.umask,
+    })
+}
+
+/// Finds `arg0` the way runc (Go's exec.LookPath) does, with its wording, which
+/// podman maps to exit code 127.
+fn find_program(arg0: &str, env: &[String]) -> Result<String, InitFailure> {
+    if arg0.contains('/') {
+        return match std::fs::metadata(arg0) {
+            Ok(m) if m.is_dir() => Err(failure("exec", format!("exec: {arg0:?}: is a directory"))),
+            Ok(_) => Ok(arg0.to_string()),
+            Err(e) => Err(failure(
+                "exec",
+                format!("exec: {arg0:?}: stat {arg0}: {}", io_text(&e)),
+            )),
+        };
+    }
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|v| v.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(arg0);
+        if let Ok(m) = std::fs::metadata(&candidate) {
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return Ok(candidate.to_string_lossy().into_owned());
+            }
+        }
+    }
+    Err(failure(
+        "exec",
+        format!("exec: {arg0:?}: executable file not found in $PATH"),
+    ))
+}
+
+/// Go's wording of an errno (lower case, no "(os error N)").
+fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
+        None => e.to_string(),
+    }
+}
+
+/// Sets the process's umask and execs its program.
+pub(super) fn exec(e: Exec) -> Result<std::convert::Infallible, InitFailure> {
+    umask(Mode::from_bits_truncate(e.umask));
+    let err = nix::unistd::execve(&e.path, &e.args, &e.env).unwrap_err();
+    Err(failure(
+        "exec",
+        format!("exec {:?}: {}", e.path, err.desc().to_lowercase()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_lookup_uses_path_and_runc_wording() {
+        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
+        assert!(find_program("sh", &env).unwrap().ends_with("/sh"));
+        let e = find_program("nosuchcmd-capsa", &env).unwrap_err();
+        assert_eq!(
+            e.message,
+            "exec: \"nosuchcmd-capsa\": executable file not found in $PATH"
+        );
+        let e = find_program("/nonexistent/x", &env).unwrap_err();
+        assert_eq!(
+            e.message,
+            "exec: \"/nonexistent/x\": stat /nonexistent/x: no such file or directory"
+        );
+    }
+}

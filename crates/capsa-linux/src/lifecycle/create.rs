@@ -1,0 +1,244 @@
+//! `create`, the parent's side: validate, plan, claim the id, make the
+//! cgroup and the exec fifo, fork the init and drive it through the
+//! protocol (steps as numbered in `protocol.rs`), then record the state and
+//! write the pid file. Any failure rolls everything back (`Rollback`).
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::{hook_state, run_hooks, Rollback};
+use crate::cgroups::CgroupHost;
+use crate::error::Error;
+use crate::init::{self, InitIo};
+use crate::plan::{self, CreateOptions, InitPlan};
+use crate::protocol::{channel_pair, Channel, Msg};
+use crate::state::{validate_id, ContainerState};
+use crate::{procfs, sys, Runtime};
+
+impl Runtime {
+    /// Creates the container `opts.id` from the bundle `opts.bundle` and
+    /// leaves its init blocked before the user's program, as the runtime
+    /// spec's `create` says. Returns the init's host pid.
+    pub fn create(&self, opts: &CreateOptions) -> Result<i32, Error> {
+        validate_id(&opts.id)?;
+        let spec = capsa_spec::load(&opts.bundle)?;
+        match fs::metadata(&spec.root.path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::Rootfs {
+                    path: spec.root.path.clone(),
+                    reason: "not a directory".into(),
+                })
+            }
+            Err(e) => {
+                return Err(Error::Rootfs {
+                    path: spec.root.path.clone(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+        let host = CgroupHost::detect(
+            &self.proc_root.join("self/mountinfo"),
+            &self.proc_root.join("self/cgroup"),
+        )?;
+        let cgroup = host.container_cgroup(spec.linux.cgroups_path.as_deref(), &opts.id)?;
+        let plan = plan::build(&spec, opts, cgroup.clone())?;
+
+        // From here on, everything made is undone on failure.
+        let dir = self.state.claim(&opts.id)?;
+        let mut rollback = Rollback::new(dir, self.proc_root.clone());
+        cgroup.create()?;
+        rollback.cgroup = Some(cgroup.clone());
+        cgroup.apply_device_rules(&spec.linux.device_rules)?;
+        let fifo = make_fifo(&rollback.dir().fifo_path())?;
+        let (parent_end, init_end) =
+            channel_pair().map_err(Error::sys("socketpair for the init pipe"))?;
+
+        let lock_fd = rollback.dir().lock_fd();
+        let first_pid = match sys::clone_process(plan.namespaces.clone_flags.bits())
+            .map_err(Error::sys("clone the container init"))?
+        {
+            sys::Forked::Child => become_init(&plan, parent_end, init_end, fifo, lock_fd),
+            sys::Forked::Parent(pid) => pid,
+        };
+        rollback.init_pid = Some(first_pid);
+        rollback.direct_child = true;
+        drop(init_end);
+        drop(fifo);
+        let init_pid = self.drive_init(&plan, &parent_end, first_pid, &mut rollback, &spec)?;
+
+        let init_start_time = procfs::stat(&self.proc_root, init_pid)
+            .filter(|s| s.alive())
+            .ok_or(Error::InitGone {
+                id: opts.id.clone(),
+            })?
+            .start_time;
+        let state = ContainerState {
+            id: opts.id.clone(),
+            init_pid,
+            init_start_time,
+            created: super::now_rfc3339(),
+            cgroup,
+            spec,
+        };
+        rollback.dir().save(&state)?;
+        if let Some(pid_file) = &opts.pid_file {
+            write_pid_file(pid_file, init_pid)?;
+        }
+        rollback.disarm();
+        Ok(init_pid)
+    }
+
+    /// Steps 1-8 on the parent's side. Returns the pid of the real init.
+    fn drive_init(
+        &self,
+        plan: &InitPlan,
+        chan: &Channel,
+        first_pid: i32,
+        rollback: &mut Rollback,
+        spec: &capsa_spec::ValidSpec,
+    ) -> Result<i32, Error> {
+        let ns = &plan.namespaces;
+        // Step 1: into the cgroups before the init does anything, so that all
+        // it forks stays inside; id maps if clone made a user namespace.
+        rollback
+            .cgroup
+            .as_ref()
+            .map(|c| c.add_process(first_pid))
+            .transpose()?;
+        if ns
+            .clone_flags
+            .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
+        {
+            self.write_id_maps(first_pid, plan)?;
+        }
+        chan.send(&Msg::Continue)?;
+        let mut init_pid = first_pid;
+        loop {
+            match chan.recv("the container init's setup")? {
+                // Step 3: the init made its user namespace by unshare.
+                Msg::MapIds => {
+                    self.write_id_maps(init_pid, plan)?;
+                    chan.send(&Msg::Continue)?;
+                }
+                // Step 4: the init forked the real init and is exiting.
+                Msg::Forked { pid } => {
+                    let _ = waitpid(Pid::from_raw(init_pid), None);
+                    init_pid = pid;
+                    rollback.init_pid = Some(pid);
+                    rollback.direct_child = false;
+                }
+                // Step 6: prestart, then createRuntime hooks.
+                Msg::RunCreateHooks => {
+                    let state = hook_state(spec, &plan.id, "creating", init_pid);
+                    run_hooks("prestart", &spec.hooks.prestart, &state)?;
+                    run_hooks("createRuntime", &spec.hooks.create_runtime, &state)?;
+                    chan.send(&Msg::HookState(state))?;
+                }
+                // Step 8: the init is ready and blocks on the exec fifo.
+                Msg::Ready => return Ok(init_pid),
+                Msg::Failed(failure) => return Err(Error::Init(failure)),
+                other @ (Msg::Continue | Msg::HookState(_)) => {
+                    return Err(crate::protocol::ProtocolError::Unexpected {
+                        got: other,
+                        expected: "a setup step",
+                    }
+                    .into())
+                }
+            }
+        }
+    }
+
+    fn write_id_maps(&self, pid: i32, plan: &InitPlan) -> Result<(), Error> {
+        let render = |maps: &[capsa_spec::IdMapping]| -> String {
+            maps.iter()
+                .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+                .collect()
+        };
+        for (file, maps) in [
+            ("uid_map", &plan.namespaces.uid_mappings),
+            ("gid_map", &plan.namespaces.gid_mappings),
+        ] {
+            let path = self.proc_root.join(pid.to_string()).join(file);
+            fs::write(&path, render(maps)).map_err(Error::sys(format!(
+                "linux.{}: write {}",
+                if file == "uid_map" {
+                    "uidMappings"
+                } else {
+                    "gidMappings"
+                },
+                path.display()
+            )))?;
+        }
+        Ok(())
+    }
+}
+
+/// In the forked child: keep only what the init needs, then run it.
+fn become_init(
+    plan: &InitPlan,
+    parent_end: Channel,
+    init_end: Channel,
+    fifo: OwnedFd,
+    lock_fd: i32,
+) -> ! {
+    drop(parent_end);
+    // The state-dir lock was inherited through fork: close it, or the init
+    // would hold it (and block every other capsa command) until it exits.
+    let keep = [init_end.raw(), fifo.as_raw_fd()];
+    let first = 3 + plan.preserve_fds as i32;
+    let closed = if lock_fd >= first {
+        sys::close_fds_from(first, &keep)
+    } else {
+        Ok(())
+    };
+    if closed.is_err() {
+        sys::exit_now(1);
+    }
+    init::run(
+        plan,
+        InitIo {
+            chan: init_end,
+            fifo,
+        },
+    )
+}
+
+/// The exec fifo: `start` opens it for reading, which unblocks the init's
+/// open for writing. 0622 so that an init already running as a non-root
+/// user can still open it.
+fn make_fifo(path: &Path) -> Result<OwnedFd, Error> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622))
+        .map_err(|e| Error::sys(format!("mkfifo {}", path.display()))(e.into()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o622))
+        .map_err(Error::sys(format!("chmod {}", path.display())))?;
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("open {}", path.display()))(e.into()))?;
+    Ok(fd)
+}
+
+/// The pid file as runc writes it: the decimal pid, no newline, written to a
+/// temporary file beside it and renamed, so a reader never sees it partial.
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.capsa-tmp"));
+    fs::write(&tmp, pid.to_string())
+        .map_err(Error::sys(format!("write pid file {}", tmp.display())))?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::sys(format!("rename pid file to {}", path.display()))(e)
+    })
+}

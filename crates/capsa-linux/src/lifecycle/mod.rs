@@ -1,0 +1,164 @@
+//! The container lifecycle as the runtime spec defines it: `create`,
+//! `start`, `state`, `kill`, `delete` (and `run`, their composition). Each
+//! operation holds the container's state-dir lock for its whole run.
+
+mod create;
+mod delete;
+mod kill;
+mod query;
+mod start;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use capsa_spec::{Hook, ValidSpec};
+use nix::sys::signal::Signal;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+pub use kill::parse_signal;
+pub use query::{ContainerStatus, StateReport};
+
+use crate::cgroups::ContainerCgroup;
+use crate::error::Error;
+use crate::state::ContainerDir;
+use crate::{hooks, procfs, sys};
+
+pub(crate) fn now_rfc3339() -> String {
+    crate::rfc3339::format_utc(std::time::SystemTime::now(), true)
+}
+
+/// The state JSON hooks get on stdin (runtime spec, "State").
+pub(crate) fn hook_state(spec: &ValidSpec, id: &str, status: &str, pid: i32) -> String {
+    serde_json::json!({
+        "ociVersion": spec.oci_version,
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": spec.bundle,
+        "annotations": spec.annotations,
+    })
+    .to_string()
+}
+
+/// Runs hooks in order; the first failure stops them and is returned.
+pub(crate) fn run_hooks(kind: &'static str, list: &[Hook], state: &str) -> Result<(), Error> {
+    for (index, hook) in list.iter().enumerate() {
+        hooks::run(hook, state).map_err(|source| Error::Hook {
+            kind,
+            index,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs hooks whose failure the spec says must only be logged (poststart,
+/// poststop): every hook runs, each failure becomes a warning.
+pub(crate) fn run_hooks_warn(kind: &'static str, list: &[Hook], state: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (index, hook) in list.iter().enumerate() {
+        if let Err(source) = hooks::run(hook, state) {
+            let w = Error::Hook {
+                kind,
+                index,
+                source,
+            }
+            .to_string();
+            tracing::warn!("{w}");
+            warnings.push(w);
+        }
+    }
+    warnings
+}
+
+/// Undoes a failed `create`: kills and reaps the init, removes the cgroup
+/// and the state dir. Disarmed once create succeeded.
+pub(crate) struct Rollback {
+    dir: Option<ContainerDir>,
+    proc_root: PathBuf,
+    pub cgroup: Option<ContainerCgroup>,
+    pub init_pid: Option<i32>,
+    /// The init is our own child (we must reap it), not a grandchild.
+    pub direct_child: bool,
+}
+
+impl Rollback {
+    pub fn new(dir: ContainerDir, proc_root: PathBuf) -> Self {
+        Rollback {
+            dir: Some(dir),
+            proc_root,
+            cgroup: None,
+            init_pid: None,
+            direct_child: false,
+        }
+    }
+
+    pub fn dir(&self) -> &ContainerDir {
+        self.dir.as_ref().expect("rollback used after disarm")
+    }
+
+    pub fn disarm(mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.init_pid = None;
+    }
+}
+
+impl Drop for Rollback {
+    fn drop(&mut self) {
+        if let Some(pid) = self.init_pid {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            if self.direct_child {
+                let _ = waitpid(Pid::from_raw(pid), None);
+            } else {
+                wait_gone(&self.proc_root, pid, Duration::from_secs(5));
+            }
+        }
+        if let Some(cg) = &self.cgroup {
+            kill_all(cg);
+            if let Err(e) = cg.remove() {
+                tracing::warn!("rollback: {e}");
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            if let Err(e) = dir.remove() {
+                tracing::warn!("rollback: {e}");
+            }
+        }
+    }
+}
+
+/// SIGKILL to every process of the cgroup (containers without their own pid
+/// namespace leave children behind their init).
+pub(crate) fn kill_all(cg: &ContainerCgroup) {
+    for pid in cg.pids().unwrap_or_default() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// Waits until `pid` has exited (gone or a zombie), up to `limit`.
+pub(crate) fn wait_gone(proc_root: &std::path::Path, pid: i32, limit: Duration) -> bool {
+    // A pidfd turns readable when the process exits: no polling loop.
+    if let Ok(fd) = sys::pidfd_open(pid) {
+        use std::os::fd::AsFd;
+        let mut fds = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+        let _ = nix::poll::poll(
+            &mut fds,
+            nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
+        );
+    }
+    let deadline = Instant::now() + Duration::from_millis(100);
+    loop {
+        match procfs::stat(proc_root, pid) {
+            None => return true,
+            Some(s) if !s.alive() => return true,
+            Some(_) if Instant::now() > deadline => return false,
+            Some(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! ValidSpec + create options → the plan the container init carries out.
+//!
+//! Pure: it reads no file and makes no syscall, so every translation (mount
+//! options, namespace order, capability and rlimit names) is unit-tested. The
+//! init and the parent read only this plan, never the spec.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use capsa_spec::{Device, Hook, IdMapping, NamespaceKind, Propagation, TimeOffset, ValidSpec};
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+use nix::sys::resource::Resource;
+
+use crate::cgroups::ContainerCgroup;
+use crate::mount_options::{self, ParsedOptions};
+
+/// A config that is valid JSON and valid per the spec, but that this host or
+/// capsa cannot carry out.
+#[derive(Debug, thiserror::Error)]
+#[error("config.json: {path}: {message}")]
+pub struct PlanError {
+    pub path: String,
+    pub message: String,
+}
+
+fn plan_err(path: impl Into<String>, message: impl Into<String>) -> PlanError {
+    PlanError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// What the caller of `create` asked for beyond the bundle.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    /// Absolute.
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Pass fds 3 .. 3+N-1 to the container process.
+    pub preserve_fds: u32,
+}
+
+/// How the init gets its namespaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespacePlan {
+    /// Created by clone(2) together with the init.
+    pub clone_flags: CloneFlags,
+    /// Joined by setns(2), in order (user first).
+    pub join: Vec<(NamespaceKind, PathBuf)>,
+    /// Created by unshare(2) after the joins (user first, on its own).
+    pub unshare_user: bool,
+    pub unshare_flags: CloneFlags,
+    /// A pid or time namespace set up by setns/unshare applies to children
+    /// only: the init must fork once more.
+    pub fork_after: bool,
+    pub uid_mappings: Vec<IdMapping>,
+    pub gid_mappings: Vec<IdMapping>,
+    pub time_offsets: Vec<TimeOffset>,
+    /// The container has its own user namespace (new or joined): devices are
+    /// bind-mounted, since mknod is not allowed there.
+    pub in_user_ns: bool,
+    /// The container has its own pid namespace; without one, `kill` of the
+    /// init leaves its other processes alive (so delete kills them all).
+    pub own_pid_ns: bool,
+    pub new_mount_ns: bool,
+    pub new_cgroup_ns: bool,
+    pub new_net_ns: bool,
+}
+
+impl Default for NamespacePlan {
+    fn default() -> Self {
+        NamespacePlan {
+            clone_flags: CloneFlags::empty(),
+            join: Vec::new(),
+            unshare_user: false,
+            unshare_flags: CloneFlags::empty(),
+            fork_after: false,
+            uid_mappings: Vec::new(),
+            gid_mappings: Vec::new(),
+            time_offsets: Vec::new(),
+            in_user_ns: false,
+            own_pid_ns: false,
+            new_mount_ns: false,
+            new_cgroup_ns: false,
+            new_net_ns: false,
+        }
+    }
+}
+
+/// One `mounts[]` entry, ready to mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountStep {
+    /// Index in `mounts`, for error messages.
+    pub index: usize,
+    /// Absolute path inside the container.
+    pub destination: PathBuf,
+    pub kind: String,
+    pub source: Option<PathBuf>,
+    pub options: ParsedOptions,
+}
+
+/// The container's process.
+#[derive(Debug, Clone)]
+pub struct ProcessPlan {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: u32,
+    pub caps: CapsPlan,
+    pub rlimits: Vec<(Resource, String, u64, u64)>,
+    pub no_new_privileges: bool,
+    pub oom_score_adj: Option<i32>,
+}
+
+/// Capability sets, as the `caps` crate names them.
+#[derive(Debug, Clone, Default)]
+pub struct CapsPlan {
+    pub bounding: caps::CapsHashSet,
+    pub effective: caps::CapsHashSet,
+    pub inheritable: caps::CapsHashSet,
+    pub permitted: caps::CapsHashSet,
+    pub ambient: caps::CapsHashSet,
+}
+
+/// Everything the container init does, in the order it does it.
+#[derive(Debug, Clone)]
+pub struct InitPlan {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub namespaces: NamespacePlan,
+    pub mounts: Vec<MountStep>,
+    /// The container's cgroup, for the `/sys/fs/cgroup` mount.
+    pub cgroup: ContainerCgroup,
+    /// The container's `/dev` is a fresh tmpfs: create the default devices.
+    pub default_devices: bool,
+    pub devices: Vec<Device>,
+    pub no_pivot: bool,
+    pub root_readonly: bool,
+    pub rootfs_propagation: MsFlags,
+    pub masked_paths: Vec<PathBuf>,
+    pub readonly_paths: Vec<PathBuf>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub sysctl: Vec<(String, String)>,
+    pub session_keyring: Option<String>,
+    pub preserve_fds: u32,
+    pub create_container_hooks: Vec<Hook>,
+    pub start_container_hooks: Vec<Hook>,
+    pub process: Option<ProcessPlan>,
+}
+
+/// Builds the init's plan.
+pub fn build(
+    spec: &ValidSpec,
+    opts: &CreateOptions,
+    cgroup: ContainerCgroup,
+) -> Result<InitPlan, PlanError> {
+    if opts.console_socket.is_some() {
+        return Err(plan_err(
+            "process.terminal",
+            "--console-socket needs a terminal, which capsa does not support yet",
+        ));
+    }
+    let namespaces = namespaces(spec);
+    let mounts = spec
+        .mounts
+        .iter()
+        .enumerate()
+        .map(|(index, m)| {
+            let options = mount_options::parse(&m.options)
+                .map_err(|e| plan_err(format!("mounts[{index}].options"), e))?;
+            Ok(MountStep {
+                index,
+                destination: m.destination.clone(),
+                kind: m.kind.clone(),
+                source: m.source.clone(),
+                options,
+            })
+        })
+        .collect::<Result<Vec<_>, PlanError>>()?;
+    let default_devices = mounts
+        .iter()
+        .any(|m| m.destination == std::path::Path::new("/dev") && !m.options.bind);
+    let process = spec.process.as_ref().map(process).transpose()?;
+    Ok(InitPlan {
+        id: opts.id.clone(),
+        bundle: opts.bundle.clone(),
+        rootfs: spec.root.path.clone(),
+        mounts,
+        cgroup,
+        default_devices,
+        devices: spec.linux.devices.clone(),
+        no_pivot: opts.no_pivot,
+        root_readonly: spec.root.readonly,
+        rootfs_propagation: match spec.linux.rootfs_propagation {
+            None | Some(Propagation::Slave) => MsFlags::MS_SLAVE,
+            Some(Propagation::Shared) => MsFlags::MS_SHARED,
+            Some(Propagation::Private) => MsFlags::MS_PRIVATE,
+            Some(Propagation::Unbindable) => MsFlags::MS_UNBINDABLE,
+        } | MsFlags::MS_REC,
+        masked_paths: spec.linux.masked_paths.clone(),
+        readonly_paths: spec.linux.readonly_paths.clone(),
+        hostname: spec.hostname.clone(),
+        domainname: spec.domainname.clone(),
+        sysctl: spec
+            .linux
+            .sysctl
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{}", opts.id)),
+        preserve_fds: opts.preserve_fds,
+        create_container_hooks: spec.hooks.create_container.clone(),
+        start_container_hooks: spec.hooks.start_container.clone(),
+        namespaces,
+        process,
+    })
+}
+
+/// The `CLONE_NEW*` flag of a namespace kind.
+pub(crate) fn clone_flag(kind: NamespaceKind) -> CloneFlags {
+    match kind {
+        NamespaceKind::User => CloneFlags::CLONE_NEWUSER,
+        NamespaceKind::Pid => CloneFlags::CLONE_NEWPID,
+        NamespaceKind::Network => CloneFlags::CLONE_NEWNET,
+        NamespaceKind::Ipc => CloneFlags::CLONE_NEWIPC,
+        NamespaceKind::Uts => CloneFlags::CLONE_NEWUTS,
+        NamespaceKind::Mount => CloneFlags::CLONE_NEWNS,
+        NamespaceKind::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        NamespaceKind::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// Chooses between the fast path (every new namespace made by the one clone
+/// that makes the init) and the general one (join by path, then unshare, then
+/// fork once more where pid or time namespaces need it).
+fn namespaces(spec: &ValidSpec) -> NamespacePlan {
+    let linux = &spec.linux;
+    let mut new = CloneFlags::empty();
+    let mut join = Vec::new();
+    for ns in &linux.namespaces {
+        match &ns.path {
+            Some(p) => join.push((ns.kind, p.clone())),
+            None => new |= clone_flag(ns.kind),
+        }
+    }
+    let new_user = new.contains(CloneFlags::CLONE_NEWUSER);
+    let new_time = linux.new_namespace(NamespaceKind::Time);
+    let joins = |k| join.iter().any(|(kind, _)| *kind == k);
+    // clone(2) cannot make a time namespace (its flag is CSIGNAL's bits), a
+    // joined user namespace must come before any new namespace, and a new user
+    // namespace would leave us without rights over namespaces joined after it.
+    let fast = !new_time
+        && !joins(NamespaceKind::User)
+        && !joins(NamespaceKind::Pid)
+        && !(new_user && !join.is_empty());
+    let mut plan = NamespacePlan {
+        join,
+        uid_mappings: linux.uid_mappings.clone(),
+        gid_mappings: linux.gid_mappings.clone(),
+        time_offsets: linux.time_offsets.clone(),
+        in_user_ns: linux.namespace(NamespaceKind::User).is_some(),
+        own_pid_ns: linux.namespace(NamespaceKind::Pid).is_some(),
+        new_mount_ns: linux.namespace(NamespaceKind::Mount).is_some(),
+        new_cgroup_ns: linux.new_namespace(NamespaceKind::Cgroup),
+        new_net_ns: linux.new_namespace(NamespaceKind::Network),
+        ..NamespacePlan::default()
+    };
+    // The cgroup namespace is always unshared by the init, after the parent
+    // has moved it into the container's cgroup: its root is the cgroup it is
+    // made in.
+    let new_cgroup = new & CloneFlags::CLONE_NEWCGROUP;
+    if fast {
+        plan.clone_flags = new - new_cgroup;
+        plan.unshare_flags = new_cgroup;
+    } else {
+        plan.unshare_user = new_user;
+        plan.unshare_flags = new - CloneFlags::CLONE_NEWUSER;
+        plan.fork_after = new.contains(CloneFlags::CLONE_NEWPID)
+            || new_time
+            || plan.join.iter().any(|(k, _)| *k == NamespaceKind::Pid);
+    }
+    plan
+}
+
+fn process(p: &capsa_spec::Process) -> Result<ProcessPlan, PlanError> {
+    let set = |names: &[String], field: &str| -> Result<caps::CapsHashSet, PlanError> {
+        names
+            .iter()
+            .map(|n| {
+                caps::Capability::from_str(n).map_err(|_| {
+                    plan_err(
+                        format!("process.capabilities.{field}"),
+                        format!("capability {n} is not known to capsa"),
+                    )
+                })
+            })
+            .collect()
+    };
+    let c = &p.capabilities;
+    let caps = CapsPlan {
+        bounding: set(&c.bounding, "bounding")?,
+        effective: set(&c.effective, "effective")?,
+        inheritable: set(&c.inheritable, "inheritable")?,
+        permitted: set(&c.permitted, "permitted")?,
+        ambient: set(&c.ambient, "ambient")?,
+    };
+    let rlimits = p
+        .rlimits
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let res = rlimit_resource(&r.kind).ok_or_else(|| {
+                plan_err(
+                    format!("process.rlimits[{i}].type"),
+                    format!("unknown rlimit {:?}", r.kind),
+                )
+            })?;
+            Ok((res, r.kind.clone(), r.soft, r.hard))
+        })
+        .collect::<Result<Vec<_>, PlanError>>()?;
+    Ok(ProcessPlan {
+        args: p.args.clone(),
+        env: p.env.clone(),
+        cwd: p.cwd.clone(),
+        uid: p.user.uid,
+        gid: p.user.gid,
+        additional_gids: p.user.additional_gids.clone(),
+        umask: p.user.umask.unwrap_or(0o022),
+        caps,
+        rlimits,
+        no_new_privileges: p.no_new_privileges,
+        oom_score_adj: p.oom_score_adj,
+    })
+}
+
+fn rlimit_resource(name: &str) -> Option<Resource> {
+    Some(match name {
+        "RLIMIT_AS" => Resource::RLIMIT_AS,
+        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
+        _ => return None,
+    })
+}

@@ -1,0 +1,181 @@
+//! The init pipe: how `capsa create` (the parent) and the container init
+//! (its forked child) talk while the container is set up.
+//!
+//! One `SOCK_SEQPACKET` socketpair; each message is one JSON-encoded [`Msg`]
+//! in one packet, so message boundaries survive and a dead peer reads as EOF.
+//! The init already holds the whole setup plan (it is a fork of the parent),
+//! so the pipe carries only synchronisation and errors. The steps, in order;
+//! each send and receive site in `create.rs` and `init/mod.rs` cites its number:
+//!
+//! ```text
+//!  parent (capsa create)                      container init
+//!  ─────────────────────                      ──────────────
+//!  clone(CLONE_NEW* of the plan) ───────────▶ (starts, waits)
+//!  [1] put the child in its cgroups,
+//!      write uid/gid maps if it made a
+//!      user namespace at clone
+//!      ── Continue ───────────────────────▶   [2] join namespaces by path,
+//!                                                 unshare the rest
+//!                                             [3] if it made a user namespace
+//!                                                 by unshare:
+//!      ◀── MapIds ────────────────────────        ask for the id maps
+//!      write uid/gid maps
+//!      ── Continue ───────────────────────▶
+//!                                             [4] if a pid or time namespace
+//!                                                 needs a fork: fork the real
+//!      ◀── Forked { pid } ────────────────        init, report its pid, exit
+//!      reap the intermediate
+//!                                             [5] mounts, devices
+//!      ◀── RunCreateHooks ────────────────    [6] ask for prestart and
+//!      run prestart, createRuntime hooks          createRuntime hooks
+//!      ── HookState(state JSON) ──────────▶   [7] createContainer hooks,
+//!                                                 pivot_root, masked/readonly
+//!                                                 paths, hostname, sysctl,
+//!                                                 rlimits, user, capabilities
+//!      ◀── Ready ─────────────────────────    [8] ready: blocks on the exec
+//!  write state.json and the pid file              fifo until `capsa start`
+//!
+//!  at any step:  ◀── Failed { step, errno, message } ── and the init exits
+//! ```
+//!
+//! A parent that dies makes the init's next receive read EOF, and the init
+//! exits; an init that dies makes the parent's receive read EOF, and create
+//! fails and rolls back.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+/// Largest message we accept; the biggest is an error text.
+const MAX_MSG: usize = 64 * 1024;
+
+/// One message on the init pipe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// parent → init: go on to the next step (1, 3).
+    Continue,
+    /// init → parent: write the id maps of the user namespace I just made (3).
+    MapIds,
+    /// init → parent: the real init is my child `pid` (host view); I exit (4).
+    Forked { pid: i32 },
+    /// init → parent: run the prestart and createRuntime hooks now (6).
+    RunCreateHooks,
+    /// parent → init: hooks ran; this is the state JSON hooks get (6).
+    HookState(String),
+    /// init → parent: setup done, blocking on the exec fifo (8).
+    Ready,
+    /// init → parent: setup failed at `step` (any step).
+    Failed(InitFailure),
+}
+
+/// An error of the container init, as it reaches the parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct InitFailure {
+    /// The setup step, e.g. `pivot_root` or `mount /proc`.
+    pub step: String,
+    /// The OS error number, when a syscall failed.
+    pub errno: Option<i32>,
+    /// One line for the user, naming what failed and where.
+    pub message: String,
+}
+
+/// Errors of the pipe itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("init pipe: {0}")]
+    Io(#[from] io::Error),
+    #[error("the container init exited during setup (while capsa waited for {expected})")]
+    PeerGone { expected: &'static str },
+    #[error("init pipe: unexpected message {got:?} while waiting for {expected}")]
+    Unexpected { got: Msg, expected: &'static str },
+    #[error("init pipe: bad message: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+/// One end of the init pipe.
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// Makes the pair: (parent's end, init's end). Both are close-on-exec, so no
+/// program either side runs inherits them.
+pub fn channel_pair() -> io::Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<(), ProtocolError> {
+        let bytes = serde_json::to_vec(msg)?;
+        loop {
+            match send(self.raw(), &bytes, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(ProtocolError::Io(e.into())),
+            }
+        }
+    }
+
+    /// Receives one message; `expected` names what the caller waits for, for
+    /// the error when the peer is gone.
+    pub fn recv(&self, expected: &'static str) -> Result<Msg, ProtocolError> {
+        let mut buf = vec![0u8; MAX_MSG];
+        let n = loop {
+            match recv(self.raw(), &mut buf, MsgFlags::empty()) {
+                Ok(n) => break n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(ProtocolError::Io(e.into())),
+            }
+        };
+        if n == 0 {
+            return Err(ProtocolError::PeerGone { expected });
+        }
+        Ok(serde_json::from_slice(&buf[..n])?)
+    }
+
+    /// Receives and checks that the message is `want`.
+    pub fn expect(&self, want: &Msg, expected: &'static str) -> Result<(), ProtocolError> {
+        match self.recv(expected)? {
+            got if &got == want => Ok(()),
+            got => Err(ProtocolError::Unexpected { got, expected }),
+        }
+    }
+
+    pub fn raw(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.fd.as_fd().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_cross_the_pair_and_eof_is_peer_gone() {
+        let (a, b) = channel_pair().unwrap();
+        a.send(&Msg::Forked { pid: 42 }).unwrap();
+        assert_eq!(b.recv("fork").unwrap(), Msg::Forked { pid: 42 });
+        b.send(&Msg::Failed(InitFailure {
+            step: "mount".into(),
+            errno: Some(2),
+            message: "no".into(),
+        }))
+        .unwrap();
+        assert!(matches!(a.recv("ready").unwrap(), Msg::Failed(f) if f.errno == Some(2)));
+        drop(b);
+        assert!(matches!(
+            a.recv("ready"),
+            Err(ProtocolError::PeerGone { expected: "ready" })
+        ));
+    }
+}

@@ -1,0 +1,73 @@
+//! Defence against the CVE-2019-5736 class: a container process must never be
+//! able to open the capsa binary on the host for writing.
+//!
+//! capsa forks the container init from its own process, so until the init
+//! execs the user's program its `/proc/<pid>/exe` is capsa's binary; and if
+//! that program is a script whose interpreter is `/proc/self/exe`, the kernel
+//! would run capsa's binary inside the container, where the container can
+//! reopen it through `/proc/<pid>/exe` and overwrite it once it exits.
+//! So before it forks anything into a container, capsa re-executes itself
+//! from a sealed, anonymous copy (a memfd with write, grow and shrink seals):
+//! `/proc/self/exe` then names a file nobody can write, ever.
+//! The cost is one copy of the binary inside the kernel (`copy_file_range`)
+//! and one `execve`; `docs/architecture.md` gives the figures.
+
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStringExt;
+
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MFdFlags};
+
+fn seals_of(file: &File) -> Option<SealFlag> {
+    fcntl(file, FcntlArg::F_GET_SEALS)
+        .ok()
+        .map(SealFlag::from_bits_truncate)
+}
+
+/// True when this process runs from a sealed copy of capsa.
+pub fn is_sealed_exe() -> bool {
+    File::open("/proc/self/exe")
+        .ok()
+        .and_then(|f| seals_of(&f))
+        .is_some_and(|s| s.contains(SealFlag::F_SEAL_WRITE))
+}
+
+/// Re-executes this process, with the same arguments and environment, from a
+/// sealed memfd copy of its binary, unless it already runs from one. Returns
+/// only when nothing had to be done; on success of the re-exec it never returns.
+pub fn ensure_sealed_exe() -> io::Result<()> {
+    let mut exe = File::open("/proc/self/exe")?;
+    if seals_of(&exe).is_some_and(|s| s.contains(SealFlag::F_SEAL_WRITE)) {
+        return Ok(());
+    }
+    let memfd = memfd_create(
+        c"capsa",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )?;
+    let mut copy = File::from(memfd);
+    io::copy(&mut exe, &mut copy)?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(&copy, FcntlArg::F_ADD_SEALS(seals))?;
+    let args = to_cstrings(std::env::args_os())?;
+    let env = to_cstrings(std::env::vars_os().map(|(k, v)| {
+        let mut kv = k;
+        kv.push("=");
+        kv.push(v);
+        kv
+    }))?;
+    nix::unistd::fexecve(&copy, &args, &env)?;
+    unreachable!("fexecve returned without an error")
+}
+
+fn to_cstrings(items: impl Iterator<Item = OsString>) -> io::Result<Vec<CString>> {
+    items
+        .map(|s| {
+            CString::new(s.into_vec()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+        })
+        .collect()
+}

@@ -1,0 +1,87 @@
+//! One function per subcommand: arguments in, one library call, output out.
+
+mod features;
+mod lifecycle;
+mod run;
+mod spec;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use capsa_linux::Runtime;
+
+use crate::cli::{Cli, Command};
+use crate::logging::Logger;
+
+/// A command's failure: the one line the user reads.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Runtime(#[from] capsa_linux::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0} is not supported by capsa yet")]
+    Unsupported(&'static str),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+pub type CommandResult = Result<ExitCode, CommandError>;
+
+/// The default state root: runc's rule, with our name.
+fn default_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/run/capsa");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("capsa"),
+        _ => PathBuf::from("/run/capsa"),
+    }
+}
+
+pub fn dispatch(cli: Cli, logger: &Logger) -> CommandResult {
+    if cli.systemd_cgroup {
+        return Err(CommandError::Unsupported(
+            "--systemd-cgroup (the systemd cgroup driver)",
+        ));
+    }
+    if matches!(cli.rootless, Some(crate::cli::Rootless::True)) {
+        return Err(CommandError::Unsupported("--rootless=true"));
+    }
+    if cli.cgroup_manager.is_some() {
+        return Err(CommandError::Unsupported("--cgroup-manager"));
+    }
+    let rt = Runtime::new(cli.root.clone().unwrap_or_else(default_root));
+    match cli.command {
+        Command::Create(a) => lifecycle::create(&rt, a),
+        Command::Start(a) => lifecycle::start(&rt, &a.id, logger),
+        Command::Run(a) => run::run(&rt, a, logger),
+        Command::State(a) => lifecycle::state(&rt, &a.id),
+        Command::Kill(a) => lifecycle::kill(&rt, a),
+        Command::Delete(a) => lifecycle::delete(&rt, a, logger),
+        Command::List(a) => lifecycle::list(&rt, a),
+        Command::Ps(a) => lifecycle::ps(&rt, a),
+        Command::Spec(a) => spec::spec(a),
+        Command::Features => features::features(),
+        Command::Exec(_) => Err(CommandError::Unsupported("exec")),
+        Command::Pause(_) => Err(CommandError::Unsupported("pause")),
+        Command::Resume(_) => Err(CommandError::Unsupported("resume")),
+        Command::Update(_) => Err(CommandError::Unsupported("update")),
+        Command::Events(_) => Err(CommandError::Unsupported("events")),
+    }
+}
+
+/// Prints JSON the way runc does (indented for `state`, compact for lists).
+fn print_json(value: &impl serde::Serialize, pretty: bool) -> Result<(), CommandError> {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .map_err(|e| CommandError::Usage(format!("cannot render JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}

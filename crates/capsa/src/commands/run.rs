@@ -1,0 +1,124 @@
+//! `run`: create + start, and in the foreground wait for the container,
+//! forward signals to it, delete it, and exit with its status (128+N when a
+//! signal N killed it), as runc does.
+
+use std::process::ExitCode;
+
+use capsa_linux::Runtime;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::lifecycle::{create_options, seal_exe};
+use super::{CommandError, CommandResult};
+use crate::cli::RunArgs;
+use crate::logging::Logger;
+
+/// Signals a foreground `run` passes on to the container's init.
+const FORWARDED: &[Signal] = &[
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+pub fn run(rt: &Runtime, a: RunArgs, logger: &Logger) -> CommandResult {
+    seal_exe()?;
+    let opts = create_options(&a.create)?;
+    let id = opts.id.clone();
+    if !a.detach && !a.no_subreaper {
+        // The init may be our grandchild (pid namespace joined by path): as a
+        // subreaper we still reap it.
+        nix::sys::prctl::set_child_subreaper(true).map_err(|e| CommandError::Io {
+            what: "become a child subreaper".into(),
+            source: e.into(),
+        })?;
+    }
+    let init = rt.create(&opts)?;
+    if a.detach {
+        return start_or_delete(rt, &id, logger).map(|_| ExitCode::SUCCESS);
+    }
+    // Block the signals before start: a SIGCHLD that arrives before we read
+    // the signalfd stays pending instead of being lost.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    for s in FORWARDED {
+        mask.add(*s);
+    }
+    mask.thread_block().map_err(|e| CommandError::Io {
+        what: "block signals".into(),
+        source: e.into(),
+    })?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| CommandError::Io {
+        what: "signalfd".into(),
+        source: e.into(),
+    })?;
+    start_or_delete(rt, &id, logger)?;
+    let code = wait_for(init, &sfd)?;
+    if !a.keep {
+        for w in rt.delete(&id, true)? {
+            logger.warn(&w);
+        }
+    }
+    Ok(ExitCode::from(code))
+}
+
+fn start_or_delete(rt: &Runtime, id: &str, logger: &Logger) -> Result<(), CommandError> {
+    match rt.start(id) {
+        Ok(warnings) => {
+            for w in warnings {
+                logger.warn(&w);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let _ = rt.delete(id, true);
+            Err(e.into())
+        }
+    }
+}
+
+/// Reaps children until the init exits, forwarding signals meanwhile.
+fn wait_for(init: i32, sfd: &SignalFd) -> Result<u8, CommandError> {
+    loop {
+        // Reap whatever has exited (orphans reparented to us, too).
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid.as_raw() == init => return Ok(code as u8),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid.as_raw() == init => {
+                    return Ok(128u8.wrapping_add(sig as u8))
+                }
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => break,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    return Err(CommandError::Io {
+                        what: "waitpid".into(),
+                        source: e.into(),
+                    })
+                }
+            }
+        }
+        let info = match sfd.read_signal() {
+            Ok(Some(info)) => info,
+            Ok(None) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(CommandError::Io {
+                    what: "read signalfd".into(),
+                    source: e.into(),
+                })
+            }
+        };
+        let sig = info.ssi_signo as i32;
+        if sig != Signal::SIGCHLD as i32 {
+            if let Ok(s) = Signal::try_from(sig) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(init), s);
+            }
+        }
+    }
+}
