@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, unit tests,
+# integration tests against real bundles as root, and the OCI validation
+# ratchet. Installs what it needs from Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+require_root
+need_packages busybox-static jq golang-go make
+
+step() { echo; echo "=== $* ($(date +%T))"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -q -- -D warnings
+
+step "build"
+cargo build --workspace -q
+
+step "unit and integration tests (as root, including the real-host cgroup tests)"
+cargo test --workspace -- --include-ignored
+
+step "OCI validation ratchet"
+integration_test/conformance/run-ratchet.sh "$PWD/target/debug/capsa"
