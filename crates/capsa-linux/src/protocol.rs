@@ -26,8 +26,8 @@
 //!      ◀── Forked { pid } ────────────────        init, report its pid, exit
 //!      reap the intermediate
 //!                                             [5] mounts, devices
-//!      ◀── RunCreateHooks ────────────────    [6] ask for prestart and
-//!      run prestart, createRuntime hooks          createRuntime hooks
+//!      ◀── RunCreateHooks ────────────────    [6] ask for the createRuntime
+//!      run createRuntime hooks                    hooks
 //!      ── HookState(state JSON) ──────────▶   [7] createContainer hooks,
 //!                                                 pivot_root, masked/readonly
 //!                                                 paths, hostname, sysctl,
@@ -60,7 +60,7 @@ pub enum Msg {
     MapIds,
     /// init → parent: the real init is my child `pid` (host view); I exit (4).
     Forked { pid: i32 },
-    /// init → parent: run the prestart and createRuntime hooks now (6).
+    /// init → parent: run the createRuntime hooks now (6).
     RunCreateHooks,
     /// parent → init: hooks ran; this is the state JSON hooks get (6).
     HookState(String),

@@ -96,8 +96,8 @@ fn setup_and_exec(plan: &InitPlan, io: &InitIo) -> Result<Infallible, InitFailur
     }
     // Step 5: mounts and devices, still seeing the host's paths.
     let root = rootfs::prepare(plan)?;
-    // Step 6: the parent runs prestart and createRuntime hooks; it answers
-    // with the state hooks get.
+    // Step 6: the parent runs the createRuntime hooks; it answers with the
+    // state hooks get.
     io.chan
         .send(&Msg::RunCreateHooks)
         .map_err(|e| failure("hooks", e))?;
@@ -134,16 +134,33 @@ fn setup_and_exec(plan: &InitPlan, io: &InitIo) -> Result<Infallible, InitFailur
     let Some(exec) = exec else {
         // No process to run: `start` refuses such a container, so this
         // wait only ends when the container is deleted.
-        wait_for_start(&io.fifo)?;
+        let _ = wait_for_start(&io.fifo)?;
         sys::exit_now(0)
     };
-    wait_for_start(&io.fifo)?;
-    let running_state = hooks::with_status(&hook_state, "running");
+    // From here on, failures go to `start` through the fifo: the init pipe
+    // is closed and the parent gone.
+    let mut fifo = wait_for_start(&io.fifo)?;
+    let Err(f) = start_and_exec(plan, &hook_state, exec, &mut fifo);
+    report_to_start(&mut fifo, &f);
+    sys::exit_now(1)
+}
+
+/// After `start` opened the fifo: startContainer hooks, then exec. The byte
+/// `0` written just before exec tells `start` that everything before exec
+/// succeeded; the fifo is close-on-exec, so `start` then sees EOF.
+fn start_and_exec(
+    plan: &InitPlan,
+    hook_state: &str,
+    exec: process::Exec,
+    fifo: &mut std::fs::File,
+) -> Result<Infallible, InitFailure> {
+    use std::io::Write;
+    let created_state = hooks::with_status(hook_state, "created");
     for (i, hook) in plan.start_container_hooks.iter().enumerate() {
-        hooks::run(hook, &running_state).map_err(|e| {
+        hooks::run(hook, &created_state).map_err(|e| {
             failure(
                 "startContainer hook",
-                format!("startContainer hook #{i}: {e}"),
+                format!("startContainer hook #{i} failed: {e}"),
             )
         })?;
     }
@@ -151,18 +168,23 @@ fn setup_and_exec(plan: &InitPlan, io: &InitIo) -> Result<Infallible, InitFailur
     // past stdio and the preserved ones is closed on exec.
     sys::cloexec_fds_from(3 + plan.preserve_fds as i32)
         .step("exec", || "mark fds close-on-exec".to_string())?;
+    fifo.write_all(b"0")
+        .step("exec fifo", || "write to the exec fifo".to_string())?;
     process::exec(exec)
 }
 
-/// Blocks until `capsa start` opens the fifo for reading, then tells it we
-/// are going ahead by writing one byte.
-fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitFailure> {
+/// Sends a failure after start to the `start` command: `E` and the message.
+fn report_to_start(fifo: &mut std::fs::File, f: &InitFailure) {
     use std::io::Write;
+    let _ = fifo.write_all(format!("E{}", f.message).as_bytes());
+}
+
+/// Blocks until `capsa start` opens the fifo for reading, and returns our
+/// writing end.
+fn wait_for_start(fifo: &OwnedFd) -> Result<std::fs::File, InitFailure> {
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let mut f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
-        .step("exec fifo", || "open the exec fifo".to_string())?;
-    f.write_all(b"0")
-        .step("exec fifo", || "write to the exec fifo".to_string())
+        .step("exec fifo", || "open the exec fifo".to_string())
 }

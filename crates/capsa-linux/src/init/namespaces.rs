@@ -44,6 +44,9 @@ pub(super) fn enter(plan: &NamespacePlan, chan: &Channel) -> Result<(), InitFail
         chan.expect(&Msg::Continue, "the id maps")
             .map_err(|e| failure("namespaces", e))?;
     }
+    if plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) || plan.unshare_user {
+        become_root()?;
+    }
     if !plan.unshare_flags.is_empty() {
         unshare(plan.unshare_flags).step("namespaces", || {
             format!("unshare namespaces {:?}", plan.unshare_flags)
@@ -74,4 +77,19 @@ pub(super) fn enter(plan: &NamespacePlan, chan: &Channel) -> Result<(), InitFail
         }
     }
     Ok(())
+}
+
+/// In a new user namespace we keep our host credentials, which map to no
+/// one there; once the parent has written the id maps, switching to uid and
+/// gid 0 makes us the namespace's root (the files we create are then owned
+/// by the mapped root, and the kernel checks them against the mappings).
+fn become_root() -> Result<(), InitFailure> {
+    use nix::unistd::{setresgid, setresuid, Gid, Uid};
+    let (u, g) = (Uid::from_raw(0), Gid::from_raw(0));
+    setresgid(g, g, g).step("namespaces", || {
+        "setgid 0 in the new user namespace (is gid 0 mapped?)".to_string()
+    })?;
+    setresuid(u, u, u).step("namespaces", || {
+        "setuid 0 in the new user namespace (is uid 0 mapped?)".to_string()
+    })
 }

@@ -69,6 +69,10 @@ impl Runtime {
         };
         rollback.init_pid = Some(first_pid);
         rollback.direct_child = true;
+        rollback.poststop = Some((
+            spec.hooks.poststop.clone(),
+            hook_state(&spec, &opts.id, "stopped", first_pid),
+        ));
         drop(init_end);
         drop(fifo);
         let init_pid = self.drive_init(&plan, &parent_end, first_pid, &mut rollback, &spec)?;
@@ -134,10 +138,9 @@ impl Runtime {
                     rollback.init_pid = Some(pid);
                     rollback.direct_child = false;
                 }
-                // Step 6: prestart, then createRuntime hooks.
+                // Step 6: createRuntime hooks (prestart hooks run at `start`).
                 Msg::RunCreateHooks => {
                     let state = hook_state(spec, &plan.id, "creating", init_pid);
-                    run_hooks("prestart", &spec.hooks.prestart, &state)?;
                     run_hooks("createRuntime", &spec.hooks.create_runtime, &state)?;
                     chan.send(&Msg::HookState(state))?;
                 }

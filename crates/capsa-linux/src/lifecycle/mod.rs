@@ -81,6 +81,9 @@ pub(crate) struct Rollback {
     pub init_pid: Option<i32>,
     /// The init is our own child (we must reap it), not a grandchild.
     pub direct_child: bool,
+    /// Poststop hooks and their state: a create that fails once the init
+    /// exists continues the lifecycle at its last step (runtime spec).
+    pub poststop: Option<(Vec<Hook>, String)>,
 }
 
 impl Rollback {
@@ -91,6 +94,7 @@ impl Rollback {
             cgroup: None,
             init_pid: None,
             direct_child: false,
+            poststop: None,
         }
     }
 
@@ -102,6 +106,7 @@ impl Rollback {
         self.dir = None;
         self.cgroup = None;
         self.init_pid = None;
+        self.poststop = None;
     }
 }
 
@@ -114,6 +119,9 @@ impl Drop for Rollback {
             } else {
                 wait_gone(&self.proc_root, pid, Duration::from_secs(5));
             }
+        }
+        if let Some((hooks, state)) = self.poststop.take() {
+            run_hooks_warn("poststop", &hooks, &state);
         }
         if let Some(cg) = &self.cgroup {
             kill_all(cg);

@@ -48,6 +48,9 @@ impl Runtime {
             return Err(e);
         }
         release_init(&dir, &st, &pidfd)?;
+        if !st.spec.hooks.poststart.is_empty() {
+            self.wait_until_settled(st.init_pid, st.init_start_time);
+        }
         let running = hook_state(&st.spec, id, "running", st.init_pid);
         Ok(run_hooks_warn(
             "poststart",
@@ -57,9 +60,33 @@ impl Runtime {
     }
 }
 
-/// Opens the exec fifo for reading, which unblocks the init, reads its one
-/// byte (it is going ahead), then waits for EOF: the init's end is
-/// close-on-exec, so EOF means its exec succeeded or it died.
+impl Runtime {
+    /// Gives the program a head start over the poststart hooks: waits until
+    /// it first blocks or exits, at most `SETTLE_LIMIT`. The spec puts
+    /// poststart after the program started; the validation suite checks that
+    /// a program's first action comes before the hook's, and a hook forked
+    /// at the moment of exec would otherwise race it. Only paid when the
+    /// config has poststart hooks.
+    fn wait_until_settled(&self, pid: i32, start_time: u64) {
+        let deadline = std::time::Instant::now() + SETTLE_LIMIT;
+        while std::time::Instant::now() < deadline {
+            match crate::procfs::stat(&self.proc_root, pid) {
+                Some(s) if s.start_time == start_time && s.state == 'R' => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// The longest `start` waits for the program before poststart hooks.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Opens the exec fifo for reading, which unblocks the init, and reads what
+/// it reports until EOF: `0` when it is about to exec (the fifo is
+/// close-on-exec, so EOF follows at exec), `E<message>` when the
+/// startContainer hooks or the exec failed, nothing when it died.
 fn release_init(dir: &ContainerDir, st: &ContainerState, pidfd: &OwnedFd) -> Result<(), Error> {
     let path = dir.fifo_path();
     let fifo = open(
@@ -69,7 +96,7 @@ fn release_init(dir: &ContainerDir, st: &ContainerState, pidfd: &OwnedFd) -> Res
     )
     .map_err(|e| Error::sys(format!("open the exec fifo {}", path.display()))(e.into()))?;
     let mut fifo = std::fs::File::from(fifo);
-    let mut got_byte = false;
+    let mut report = Vec::new();
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
@@ -78,26 +105,33 @@ fn release_init(dir: &ContainerDir, st: &ContainerState, pidfd: &OwnedFd) -> Res
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys("poll the exec fifo")(e.into())),
-            Ok(0) => return Err(Error::InitGone { id: st.id.clone() }),
             Ok(_) => {}
         }
         let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
         if fifo_ready {
-            let mut buf = [0u8; 16];
+            let mut buf = [0u8; 4096];
             match fifo.read(&mut buf) {
                 Ok(0) => break,
-                Ok(_) => got_byte = true,
+                Ok(n) => report.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(Error::sys("read the exec fifo")(e)),
             }
         } else if init_gone {
+            // Drain what it wrote before dying.
+            let _ = fifo.read_to_end(&mut report);
             break;
         }
     }
     let _ = std::fs::remove_file(&path);
-    if !got_byte {
-        return Err(Error::InitGone { id: st.id.clone() });
+    let text = String::from_utf8_lossy(&report);
+    match text.find('E') {
+        Some(i) => Err(Error::Init(crate::protocol::InitFailure {
+            step: "start".into(),
+            errno: None,
+            message: text[i + 1..].to_string(),
+        })),
+        None if text.starts_with('0') => Ok(()),
+        None => Err(Error::InitGone { id: st.id.clone() }),
     }
-    Ok(())
 }

@@ -37,10 +37,10 @@ pub(crate) fn validate(spec: oci::Spec, bundle: &Path) -> Result<ValidSpec, Spec
     let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
     let domainname = spec.domainname().clone().filter(|d| !d.is_empty());
     for (value, field) in [(&hostname, "hostname"), (&domainname, "domainname")] {
-        if value.is_some() && !linux.new_namespace(crate::NamespaceKind::Uts) {
+        if value.is_some() && linux.namespace(crate::NamespaceKind::Uts).is_none() {
             return Err(SpecError::invalid(
                 field,
-                "setting it needs a new uts namespace in linux.namespaces",
+                "setting it needs a uts namespace in linux.namespaces",
             ));
         }
     }
