@@ -31,7 +31,7 @@ pub mod plan;
 pub mod procfs;
 pub mod protocol;
 pub mod rfc3339;
-mod seccomp;
+pub mod seccomp;
 pub mod state;
 pub mod sys;
 

@@ -18,8 +18,9 @@ use crate::mount_options::{self, ParsedOptions};
 /// A config that is valid JSON and valid per the spec, but that this host or
 /// capsa cannot carry out.
 #[derive(Debug, thiserror::Error)]
-#[error("config.json: {path}: {message}")]
+#[error("config.json: {}{message}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
 pub struct PlanError {
+    /// The JSON path, or empty when `message` names it already.
     pub path: String,
     pub message: String,
 }
@@ -156,6 +157,8 @@ pub struct InitPlan {
     pub create_container_hooks: Vec<Hook>,
     pub start_container_hooks: Vec<Hook>,
     pub process: Option<ProcessPlan>,
+    /// `linux.seccomp` compiled, installed in order by the init.
+    pub seccomp: Vec<crate::seccomp::BpfProgram>,
 }
 
 /// Builds the init's plan.
@@ -191,6 +194,12 @@ pub fn build(
         .iter()
         .any(|m| m.destination == std::path::Path::new("/dev") && !m.options.bind);
     let process = spec.process.as_ref().map(process).transpose()?;
+    // Compiled here, in the parent, so that a bad profile fails before
+    // anything exists, and the init only has to install it.
+    let seccomp = match &spec.linux.seccomp {
+        Some(sc) => crate::seccomp::compile(sc).map_err(|e| plan_err("", e.to_string()))?,
+        None => Vec::new(),
+    };
     Ok(InitPlan {
         id: opts.id.clone(),
         bundle: opts.bundle.clone(),
@@ -223,6 +232,7 @@ pub fn build(
         start_container_hooks: spec.hooks.start_container.clone(),
         namespaces,
         process,
+        seccomp,
     })
 }
 
@@ -259,10 +269,9 @@ fn namespaces(spec: &ValidSpec) -> NamespacePlan {
     // clone(2) cannot make a time namespace (its flag is CSIGNAL's bits), a
     // joined user namespace must come before any new namespace, and a new user
     // namespace would leave us without rights over namespaces joined after it.
-    let fast = !new_time
-        && !joins(NamespaceKind::User)
-        && !joins(NamespaceKind::Pid)
-        && !(new_user && !join.is_empty());
+    let joins_user_or_pid = joins(NamespaceKind::User) || joins(NamespaceKind::Pid);
+    let new_user_with_joins = new_user && !join.is_empty();
+    let fast = !(new_time || joins_user_or_pid || new_user_with_joins);
     let mut plan = NamespacePlan {
         join,
         uid_mappings: linux.uid_mappings.clone(),
@@ -363,4 +372,149 @@ fn rlimit_resource(name: &str) -> Option<Resource> {
         "RLIMIT_STACK" => Resource::RLIMIT_STACK,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn spec(namespaces: serde_json::Value, extra: serde_json::Value) -> ValidSpec {
+        let mut v = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/",
+                        "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+                        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20}]},
+            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "mode=755"]}],
+            "linux": {"namespaces": namespaces, "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}],
+                      "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}]}
+        });
+        if !v["linux"]["namespaces"].to_string().contains("\"user\"") {
+            let linux = v["linux"].as_object_mut().unwrap();
+            linux.remove("uidMappings");
+            linux.remove("gidMappings");
+        }
+        if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, val) in more {
+                obj.insert(k.clone(), val.clone());
+            }
+        }
+        capsa_spec::parse(v.to_string().as_bytes(), Path::new("/b")).unwrap()
+    }
+
+    fn cgroup() -> ContainerCgroup {
+        serde_json::from_value(serde_json::json!({"relative_path": "/capsa/x", "hierarchies": []}))
+            .unwrap_or_else(|_| {
+                panic!("ContainerCgroup's serialized form changed: update this test fixture")
+            })
+    }
+
+    fn build_ns(namespaces: serde_json::Value) -> NamespacePlan {
+        let opts = CreateOptions {
+            id: "x".into(),
+            bundle: "/b".into(),
+            ..Default::default()
+        };
+        build(&spec(namespaces, serde_json::json!({})), &opts, cgroup())
+            .unwrap()
+            .namespaces
+    }
+
+    #[test]
+    fn new_namespaces_are_made_by_the_clone_except_cgroup() {
+        let ns = build_ns(
+            serde_json::json!([{"type": "pid"}, {"type": "network"}, {"type": "mount"}, {"type": "cgroup"}]),
+        );
+        assert_eq!(
+            ns.clone_flags,
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS
+        );
+        assert_eq!(ns.unshare_flags, CloneFlags::CLONE_NEWCGROUP);
+        assert!(!ns.fork_after && !ns.unshare_user && ns.own_pid_ns && ns.new_cgroup_ns);
+    }
+
+    #[test]
+    fn joining_a_pid_namespace_needs_a_fork() {
+        let ns = build_ns(
+            serde_json::json!([{"type": "pid", "path": "/proc/1/ns/pid"}, {"type": "mount"}]),
+        );
+        assert!(ns.clone_flags.is_empty());
+        assert_eq!(ns.unshare_flags, CloneFlags::CLONE_NEWNS);
+        assert!(ns.fork_after);
+        assert_eq!(
+            ns.join,
+            vec![(NamespaceKind::Pid, PathBuf::from("/proc/1/ns/pid"))]
+        );
+    }
+
+    #[test]
+    fn a_new_user_namespace_with_joins_is_unshared_after_them() {
+        let ns = build_ns(
+            serde_json::json!([{"type": "user"}, {"type": "network", "path": "/run/netns/x"}, {"type": "pid"}]),
+        );
+        assert!(ns.clone_flags.is_empty());
+        assert!(ns.unshare_user && ns.fork_after && ns.in_user_ns);
+        assert_eq!(ns.unshare_flags, CloneFlags::CLONE_NEWPID);
+    }
+
+    #[test]
+    fn a_time_namespace_needs_unshare_and_fork() {
+        let ns = build_ns(serde_json::json!([{"type": "time"}, {"type": "pid"}]));
+        assert!(ns.fork_after);
+        assert!(ns
+            .unshare_flags
+            .contains(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)));
+    }
+
+    #[test]
+    fn process_and_mounts_are_translated() {
+        let opts = CreateOptions {
+            id: "x".into(),
+            bundle: "/b".into(),
+            ..Default::default()
+        };
+        let plan = build(
+            &spec(
+                serde_json::json!([{"type": "mount"}]),
+                serde_json::json!({}),
+            ),
+            &opts,
+            cgroup(),
+        )
+        .unwrap();
+        let p = plan.process.unwrap();
+        assert!(p.caps.bounding.contains(&caps::Capability::CAP_KILL));
+        assert_eq!(p.rlimits[0].0, Resource::RLIMIT_NOFILE);
+        assert_eq!((p.rlimits[0].2, p.rlimits[0].3), (10, 20));
+        assert_eq!(plan.mounts[0].options.flags, MsFlags::MS_NOSUID);
+        assert_eq!(plan.mounts[0].options.data, "mode=755");
+        assert_eq!(plan.session_keyring.as_deref(), Some("_ses.x"));
+    }
+
+    #[test]
+    fn unsupported_mount_options_and_console_sockets_are_refused_by_path() {
+        let opts = CreateOptions {
+            id: "x".into(),
+            bundle: "/b".into(),
+            ..Default::default()
+        };
+        let s = spec(
+            serde_json::json!([{"type": "mount"}]),
+            serde_json::json!({"mounts": [{"destination": "/x", "type": "tmpfs", "options": ["rro"]}]}),
+        );
+        let e = build(&s, &opts, cgroup()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config.json: mounts[0].options: mount option \"rro\" is not supported by capsa yet"
+        );
+        let with_socket = CreateOptions {
+            console_socket: Some("/s".into()),
+            ..opts
+        };
+        assert!(build(&s, &with_socket, cgroup())
+            .unwrap_err()
+            .to_string()
+            .contains("--console-socket"));
+    }
 }

@@ -1,1 +1,495 @@
-//! seccomp (placeholder: being written)
+//! `linux.seccomp` → classic-BPF programs ([`compile`], pure) → the kernel
+//! ([`install`]).
+//!
+//! # One OCI profile, several stacked filters
+//!
+//! An OCI profile gives every `syscalls[]` entry its own action, while a
+//! seccompiler filter has one action for a match and one for a mismatch. We
+//! bridge the two with filter stacking: when several filters are installed,
+//! the kernel runs all of them on every system call and takes the
+//! highest-precedence result (KILL_PROCESS > KILL_THREAD > TRAP > ERRNO >
+//! USER_NOTIF > TRACE > LOG > ALLOW). [`compile`] builds:
+//!
+//! * the *default* filter: every system call named by an entry, with that
+//!   entry's argument conditions → ALLOW; anything else → `defaultAction`.
+//!   It is left out when `defaultAction` is ALLOW.
+//! * one filter per distinct other action A (ERRNO with different errno
+//!   values are different actions): the entries with action A → A; anything
+//!   else → ALLOW. A filter whose rule set is empty is left out.
+//!
+//! An entry whose action equals `defaultAction` is skipped, as libseccomp
+//! does. Why this is the profile: a call that matches no entry gets
+//! `defaultAction` from the default filter and ALLOW from all others, so
+//! `defaultAction`; a call matching an entry with action A gets ALLOW from
+//! the default filter, A from A's filter and ALLOW from the rest, so A.
+//! Caveat: a call that matches entries with two different actions gets the
+//! more restrictive one (under runc, libseccomp's merging decides); for two
+//! ERRNO values it gets the one from the filter installed last.
+//!
+//! Within one entry, the `args` are ANDed into one rule and each name of
+//! `names` gets that rule; entries naming the same call are ORed. As in runc,
+//! an entry with two conditions on the same argument index is split into one
+//! rule per condition (ORed), which is what such profiles mean. Comparisons
+//! are 64-bit, as libseccomp's. `SCMP_CMP_MASKED_EQ` takes `value` as the
+//! mask and `valueTwo` as the value; a `valueTwo` with bits outside the mask
+//! can never match (as in libseccomp), so that rule is dropped.
+//! `errnoRet` (and `defaultErrnoRet`) default to EPERM, for TRACE too, where
+//! the value is the message for the tracer (runc does the same).
+//!
+//! # Architectures
+//!
+//! seccompiler builds filters for the native architecture only: each
+//! program starts by comparing `seccomp_data.arch` with the native audit
+//! arch and returns KILL_PROCESS when they differ. So a 32-bit call (x86 via
+//! `int 0x80`, arm on aarch64) kills the process, whatever
+//! `linux.seccomp.architectures` lists; a config whose non-empty list lacks
+//! the native arch is refused. On x86_64 the x32 ABI shares the audit arch
+//! but sets bit 30 of the call number; a filter built only from x86_64
+//! numbers would hand such calls the mismatch action (ALLOW in the action
+//! filters), so, like libseccomp when x32 is not filtered, we add a check
+//! right after the arch check that kills them too. Unknown names (32-bit
+//! only calls such as `chown32`, or newer than the `syscalls` table) are
+//! skipped with a debug line, as runc skips them.
+//!
+//! # Install order
+//!
+//! Each filter is installed by its own `seccomp(2)` call, which the filters
+//! already installed must allow. So the filters that may restrict
+//! `seccomp(2)` go last, and a profile where two of them would is refused.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::str::FromStr;
+
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator,
+};
+use seccompiler::{
+    sock_filter, BackendError, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
+};
+use syscalls::Sysno;
+
+/// The errno of an ERRNO or TRACE action whose config gives none.
+const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
+/// `BPF_MAXINSNS`: the kernel's limit on one program.
+const MAX_INSTRUCTIONS: usize = 4096;
+/// `__X32_SYSCALL_BIT`: set in the call number of x32-ABI system calls.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// One compiled filter, ready for [`install`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BpfProgram {
+    /// What the filter does, for messages, e.g. `SCMP_ACT_ERRNO(38) for 1
+    /// syscalls`.
+    pub summary: String,
+    pub instructions: Vec<sock_filter>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error(
+        "seccomp filters cannot be built for {arch}: capsa supports x86_64, aarch64 and riscv64"
+    )]
+    UnsupportedHost { arch: &'static str },
+    #[error("linux.seccomp.architectures lists {listed} but not the native {native}: capsa can only filter native system calls")]
+    NativeArchMissing { native: Arch, listed: String },
+    #[error("{path}: {action} is not supported")]
+    UnsupportedAction {
+        path: String,
+        action: LinuxSeccompAction,
+    },
+    #[error("{path}: {value} does not fit in the 16 bits a seccomp filter returns")]
+    ErrnoOutOfRange { path: String, value: u32 },
+    #[error("{path}: argument index {index} is out of range 0..=5")]
+    ArgIndex { path: String, index: usize },
+    #[error("{path}: {source}")]
+    Rule { path: String, source: BackendError },
+    #[error("{count} of the seccomp filters would restrict seccomp(2) itself; capsa installs them one by one, so only one may")]
+    SeccompRestrictedTwice { count: usize },
+    #[error("cannot build the seccomp filter {summary}: {source}")]
+    Build {
+        summary: String,
+        source: BackendError,
+    },
+    #[error("installing seccomp filter {number} of {count} ({summary}): {source}")]
+    Install {
+        number: usize,
+        count: usize,
+        summary: String,
+        source: io::Error,
+    },
+}
+
+/// Compiles `config` into the programs to install, in order. Pure: nothing
+/// is installed and the host is not touched.
+pub fn compile(config: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SeccompError> {
+    let (target, native) = native_arch()?;
+    check_architectures(
+        config.architectures().as_deref().unwrap_or_default(),
+        native,
+    )?;
+    let default = action(
+        config.default_action(),
+        config.default_errno_ret(),
+        || "linux.seccomp.defaultAction".to_string(),
+        || "linux.seccomp.defaultErrnoRet".to_string(),
+    )?;
+
+    let (allowed, by_action) = collect_rules(config, &default, native)?;
+
+    let mut plans = Vec::new();
+    if default != SeccompAction::Allow {
+        plans.push(Plan {
+            summary: format!(
+                "default {}, allowing {} syscalls",
+                describe(&default),
+                allowed.len()
+            ),
+            rules: allowed,
+            on_match: SeccompAction::Allow,
+            otherwise: default,
+        });
+    }
+    for (act, rules) in by_action {
+        plans.push(Plan {
+            summary: format!("{} for {} syscalls", describe(&act), rules.len()),
+            rules,
+            on_match: act,
+            otherwise: SeccompAction::Allow,
+        });
+    }
+    // Stable: the filters that may restrict seccomp(2) move to the end.
+    let seccomp_nr = i64::from(Sysno::seccomp.id());
+    plans.sort_by_key(|plan| plan.may_restrict(seccomp_nr));
+    let count = plans
+        .iter()
+        .filter(|plan| plan.may_restrict(seccomp_nr))
+        .count();
+    if count > 1 {
+        return Err(SeccompError::SeccompRestrictedTwice { count });
+    }
+    plans.into_iter().map(|plan| plan.build(target)).collect()
+}
+
+/// The rule sets of the default filter (the calls it allows) and of each
+/// other action's filter, in the order the actions first appear.
+fn collect_rules(
+    config: &LinuxSeccomp,
+    default: &SeccompAction,
+    native: Arch,
+) -> Result<(SyscallRules, Vec<(SeccompAction, SyscallRules)>), SeccompError> {
+    let mut allowed = SyscallRules::new();
+    let mut by_action: Vec<(SeccompAction, SyscallRules)> = Vec::new();
+    for (i, entry) in config.syscalls().iter().flatten().enumerate() {
+        let act = action(
+            entry.action(),
+            entry.errno_ret(),
+            || format!("linux.seccomp.syscalls[{i}].action"),
+            || format!("linux.seccomp.syscalls[{i}].errnoRet"),
+        )?;
+        if act == *default {
+            continue;
+        }
+        let Some(when) = entry_rules(entry.args().as_deref().unwrap_or_default(), i)? else {
+            tracing::debug!("seccomp: linux.seccomp.syscalls[{i}] can never match, skipped");
+            continue;
+        };
+        for (j, name) in entry.names().iter().enumerate() {
+            let Ok(sysno) = Sysno::from_str(name) else {
+                tracing::debug!(
+                    "seccomp: linux.seccomp.syscalls[{i}].names[{j}]: {name:?} is not a {native} system call, skipped"
+                );
+                continue;
+            };
+            let nr = i64::from(sysno.id());
+            if *default != SeccompAction::Allow {
+                add(&mut allowed, nr, &when);
+            }
+            if act == SeccompAction::Allow {
+                continue;
+            }
+            let at = match by_action.iter().position(|(a, _)| *a == act) {
+                Some(at) => at,
+                None => {
+                    by_action.push((act.clone(), SyscallRules::new()));
+                    by_action.len() - 1
+                }
+            };
+            add(&mut by_action[at].1, nr, &when);
+        }
+    }
+    Ok((allowed, by_action))
+}
+
+/// Installs `programs` on the calling thread, in order, with no filter flags.
+/// The thread must have `no_new_privs` set or hold `CAP_SYS_ADMIN`; this
+/// function sets nothing itself (the OCI spec sets `no_new_privs` only when
+/// `process.noNewPrivileges` is true).
+pub fn install(programs: &[BpfProgram]) -> Result<(), SeccompError> {
+    for (i, program) in programs.iter().enumerate() {
+        crate::sys::seccomp::install_filter(&program.instructions, 0).map_err(|source| {
+            SeccompError::Install {
+                number: i + 1,
+                count: programs.len(),
+                summary: program.summary.clone(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// When a system call matches, for one entry or for all entries of a filter.
+#[derive(Debug, Clone)]
+enum When {
+    Always,
+    /// Any of these rules (never empty).
+    Any(Vec<SeccompRule>),
+}
+
+type SyscallRules = BTreeMap<i64, When>;
+
+fn add(rules: &mut SyscallRules, nr: i64, when: &When) {
+    let merged = match (rules.remove(&nr), when) {
+        (None, when) => when.clone(),
+        (Some(When::Always), _) | (_, When::Always) => When::Always,
+        (Some(When::Any(mut all)), When::Any(more)) => {
+            all.extend(more.iter().cloned());
+            When::Any(all)
+        }
+    };
+    rules.insert(nr, merged);
+}
+
+/// One filter before it becomes BPF.
+struct Plan {
+    summary: String,
+    rules: SyscallRules,
+    on_match: SeccompAction,
+    otherwise: SeccompAction,
+}
+
+impl Plan {
+    /// Whether this filter can return something other than ALLOW for `nr`.
+    fn may_restrict(&self, nr: i64) -> bool {
+        if self.otherwise == SeccompAction::Allow {
+            self.rules.contains_key(&nr)
+        } else {
+            !matches!(self.rules.get(&nr), Some(When::Always))
+        }
+    }
+
+    fn build(self, target: TargetArch) -> Result<BpfProgram, SeccompError> {
+        let summary = self.summary;
+        let build_error = |source| SeccompError::Build {
+            summary: summary.clone(),
+            source,
+        };
+        let rules = self
+            .rules
+            .into_iter()
+            .map(|(nr, when)| match when {
+                When::Always => (nr, Vec::new()),
+                When::Any(rules) => (nr, rules),
+            })
+            .collect();
+        let filter = SeccompFilter::new(rules, self.otherwise, self.on_match, target)
+            .map_err(build_error)?;
+        let mut instructions: Vec<sock_filter> = filter.try_into().map_err(build_error)?;
+        if target == TargetArch::x86_64 {
+            // seccompiler's program starts with three instructions: load
+            // the arch, jump over the next one if it is ours, kill. Our check
+            // goes right after them, where the arch check jumps to.
+            instructions.splice(3..3, x32_guard());
+        }
+        if instructions.len() > MAX_INSTRUCTIONS {
+            return Err(build_error(BackendError::FilterTooLarge(
+                instructions.len(),
+            )));
+        }
+        Ok(BpfProgram {
+            summary,
+            instructions,
+        })
+    }
+}
+
+/// Kills the process on an x32-ABI call: `nr >= __X32_SYSCALL_BIT`.
+fn x32_guard() -> [sock_filter; 3] {
+    const BPF_LD_W_ABS: u16 = 0x20;
+    const BPF_JMP_JGE_K: u16 = 0x35;
+    const BPF_RET_K: u16 = 0x06;
+    let insn = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+    [
+        insn(BPF_LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+        insn(BPF_JMP_JGE_K, 0, 1, X32_SYSCALL_BIT),
+        insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+    ]
+}
+
+fn native_arch() -> Result<(TargetArch, Arch), SeccompError> {
+    if cfg!(target_arch = "x86_64") {
+        Ok((TargetArch::x86_64, Arch::ScmpArchX86_64))
+    } else if cfg!(target_arch = "aarch64") {
+        Ok((TargetArch::aarch64, Arch::ScmpArchAarch64))
+    } else if cfg!(target_arch = "riscv64") {
+        Ok((TargetArch::riscv64, Arch::ScmpArchRiscv64))
+    } else {
+        Err(SeccompError::UnsupportedHost {
+            arch: std::env::consts::ARCH,
+        })
+    }
+}
+
+fn check_architectures(listed: &[Arch], native: Arch) -> Result<(), SeccompError> {
+    if listed.is_empty() {
+        return Ok(());
+    }
+    let names = |arches: &[&Arch]| {
+        let names: Vec<String> = arches.iter().map(ToString::to_string).collect();
+        names.join(", ")
+    };
+    let (covered, killed): (Vec<&Arch>, Vec<&Arch>) = listed
+        .iter()
+        .partition(|&&arch| arch == native || arch == Arch::ScmpArchNative);
+    if covered.is_empty() {
+        return Err(SeccompError::NativeArchMissing {
+            native,
+            listed: names(&killed),
+        });
+    }
+    tracing::debug!(
+        "seccomp: linux.seccomp.architectures: the filters check {}; calls of [{}] are killed",
+        names(&covered),
+        names(&killed)
+    );
+    Ok(())
+}
+
+/// The seccompiler action for an OCI action and its optional errno.
+fn action(
+    action: LinuxSeccompAction,
+    errno_ret: Option<u32>,
+    action_path: impl FnOnce() -> String,
+    errno_path: impl FnOnce() -> String,
+) -> Result<SeccompAction, SeccompError> {
+    use LinuxSeccompAction as A;
+    let errno = || match errno_ret {
+        None => Ok(DEFAULT_ERRNO),
+        Some(value) if value <= u32::from(u16::MAX) => Ok(value),
+        Some(value) => Err(SeccompError::ErrnoOutOfRange {
+            path: errno_path(),
+            value,
+        }),
+    };
+    Ok(match action {
+        // libseccomp's SCMP_ACT_KILL is kill-thread.
+        A::ScmpActKill | A::ScmpActKillThread => SeccompAction::KillThread,
+        A::ScmpActKillProcess => SeccompAction::KillProcess,
+        A::ScmpActTrap => SeccompAction::Trap,
+        A::ScmpActErrno => SeccompAction::Errno(errno()?),
+        A::ScmpActTrace => SeccompAction::Trace(errno()?),
+        A::ScmpActLog => SeccompAction::Log,
+        A::ScmpActAllow => SeccompAction::Allow,
+        A::ScmpActNotify => {
+            return Err(SeccompError::UnsupportedAction {
+                path: action_path(),
+                action,
+            })
+        }
+    })
+}
+
+fn describe(action: &SeccompAction) -> String {
+    match action {
+        SeccompAction::Allow => "SCMP_ACT_ALLOW".to_string(),
+        SeccompAction::Errno(errno) => format!("SCMP_ACT_ERRNO({errno})"),
+        SeccompAction::KillThread => "SCMP_ACT_KILL_THREAD".to_string(),
+        SeccompAction::KillProcess => "SCMP_ACT_KILL_PROCESS".to_string(),
+        SeccompAction::Log => "SCMP_ACT_LOG".to_string(),
+        SeccompAction::Trace(msg) => format!("SCMP_ACT_TRACE({msg})"),
+        SeccompAction::Trap => "SCMP_ACT_TRAP".to_string(),
+    }
+}
+
+/// When entry `i` matches, from its `args`; `None` when it never can.
+fn entry_rules(args: &[LinuxSeccompArg], i: usize) -> Result<Option<When>, SeccompError> {
+    if args.is_empty() {
+        return Ok(Some(When::Always));
+    }
+    let mut conditions = Vec::with_capacity(args.len());
+    for (j, arg) in args.iter().enumerate() {
+        conditions.push(condition(arg, || {
+            format!("linux.seccomp.syscalls[{i}].args[{j}]")
+        })?);
+    }
+    let mut indexes: Vec<usize> = args.iter().map(LinuxSeccompArg::index).collect();
+    indexes.sort_unstable();
+    let same_index_twice = indexes.windows(2).any(|pair| pair[0] == pair[1]);
+
+    let rule = |conditions: Vec<SeccompCondition>| {
+        SeccompRule::new(conditions).map_err(|source| SeccompError::Rule {
+            path: format!("linux.seccomp.syscalls[{i}].args"),
+            source,
+        })
+    };
+    let rules = if same_index_twice {
+        // runc's rule: one rule per condition, ORed.
+        conditions
+            .into_iter()
+            .flatten()
+            .map(|c| rule(vec![c]))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        match conditions.into_iter().collect::<Option<Vec<_>>>() {
+            Some(all) => vec![rule(all)?],
+            None => Vec::new(),
+        }
+    };
+    Ok((!rules.is_empty()).then_some(When::Any(rules)))
+}
+
+/// One 64-bit argument comparison; `None` when it can never be true.
+fn condition(
+    arg: &LinuxSeccompArg,
+    path: impl Fn() -> String,
+) -> Result<Option<SeccompCondition>, SeccompError> {
+    use LinuxSeccompOperator as Op;
+    let index = u8::try_from(arg.index())
+        .ok()
+        .filter(|&index| index <= 5)
+        .ok_or_else(|| SeccompError::ArgIndex {
+            path: format!("{}.index", path()),
+            index: arg.index(),
+        })?;
+    let (op, value) = match arg.op() {
+        Op::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
+        Op::ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
+        Op::ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
+        Op::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
+        Op::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
+        Op::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
+        Op::ScmpCmpMaskedEq => {
+            let (mask, value) = (arg.value(), arg.value_two().unwrap_or(0));
+            if value & !mask != 0 {
+                tracing::debug!(
+                    "seccomp: {}: valueTwo {value:#x} has bits outside the mask {mask:#x}, never matches",
+                    path()
+                );
+                return Ok(None);
+            }
+            (SeccompCmpOp::MaskedEq(mask), value)
+        }
+    };
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .map(Some)
+        .map_err(|source| SeccompError::Rule {
+            path: path(),
+            source,
+        })
+}
+
+#[cfg(test)]
+#[path = "seccomp_tests.rs"]
+mod tests;

@@ -126,7 +126,7 @@ fn setup_and_exec(plan: &InitPlan, io: &InitIo) -> Result<Infallible, InitFailur
     rootfs::enter(plan, root)?;
     rootfs::finish(plan)?;
     let exec = match &plan.process {
-        Some(p) => Some(process::prepare(p)?),
+        Some(p) => Some(process::prepare(p, &plan.seccomp, plan.preserve_fds)?),
         None => None,
     };
     // Step 8: ready. From here on only the exec fifo wakes us.
@@ -164,10 +164,16 @@ fn start_and_exec(
             )
         })?;
     }
-    // Nothing capsa opened may reach the program (CVE-2024-21626): every fd
-    // past stdio and the preserved ones is closed on exec.
-    sys::cloexec_fds_from(3 + plan.preserve_fds as i32)
-        .step("exec", || "mark fds close-on-exec".to_string())?;
+    if exec.seccomp_pending {
+        // With no_new_privs: as late as possible, so the filter constrains
+        // the program and nothing of our setup.
+        process::close_fds_on_exec(plan.preserve_fds)?;
+        crate::seccomp::install(&plan.seccomp).map_err(|e| failure("seccomp", e))?;
+    } else if plan.seccomp.is_empty() {
+        process::close_fds_on_exec(plan.preserve_fds)?;
+    }
+    // (Else the filter went in before the user switch, right after the same
+    // close-on-exec pass: it may forbid close_range now.)
     fifo.write_all(b"0")
         .step("exec fifo", || "write to the exec fifo".to_string())?;
     process::exec(exec)

@@ -4,12 +4,18 @@
 //! 1. rlimits and oom_score_adj, while we still hold every capability;
 //! 2. drop the capabilities outside the bounding set (needs CAP_SETPCAP,
 //!    which we lose in step 4 unless it is kept);
-//! 3. keep capabilities across the uid change (PR_SET_KEEPCAPS), then
+//! 3. without no_new_privs, the seccomp filter: loading it needs
+//!    CAP_SYS_ADMIN then, which step 4 drops (with no_new_privs it is loaded
+//!    as late as possible instead, just before exec, by `init/mod.rs`);
+//!    every fd is marked close-on-exec first, since the filter may forbid
+//!    close_range (CVE-2024-21626: no capsa fd reaches the program);
+//! 4. keep capabilities across the uid change (PR_SET_KEEPCAPS), then
 //!    setgroups, setgid, setuid (groups first: after setuid we may no longer
 //!    be allowed to change them);
-//! 4. the effective, permitted, inheritable and ambient sets;
-//! 5. no_new_privs, chdir to `cwd` as the user (runc checks it the same way),
+//! 5. the effective, permitted, inheritable and ambient sets;
+//! 6. no_new_privs, chdir to `cwd` as the user (runc checks it the same way),
 //!    and the program looked up on the container's PATH.
+//!
 //! The umask is set last, just before exec, by `exec`.
 
 use std::ffi::CString;
@@ -24,6 +30,7 @@ use nix::unistd::{chdir, setgroups, setresgid, setresuid, Gid, Uid};
 use super::{failure, StepContext};
 use crate::plan::ProcessPlan;
 use crate::protocol::InitFailure;
+use crate::seccomp::BpfProgram;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -33,9 +40,15 @@ pub(super) struct Exec {
     args: Vec<CString>,
     env: Vec<CString>,
     umask: u32,
+    /// The seccomp filter is still to be installed (no_new_privs is set).
+    pub seccomp_pending: bool,
 }
 
-pub(super) fn prepare(p: &ProcessPlan) -> Result<Exec, InitFailure> {
+pub(super) fn prepare(
+    p: &ProcessPlan,
+    filters: &[BpfProgram],
+    preserve_fds: u32,
+) -> Result<Exec, InitFailure> {
     for (res, name, soft, hard) in &p.rlimits {
         setrlimit(*res, *soft, *hard).step("rlimits", || {
             format!("process.rlimits: set {name} to soft {soft}, hard {hard}")
@@ -59,6 +72,11 @@ pub(super) fn prepare(p: &ProcessPlan) -> Result<Exec, InitFailure> {
                 }
             }
         }
+    }
+    let seccomp_now = !p.no_new_privileges && !filters.is_empty();
+    if seccomp_now {
+        close_fds_on_exec(preserve_fds)?;
+        crate::seccomp::install(filters).map_err(|e| failure("seccomp", e))?;
     }
     nix::sys::prctl::set_keepcaps(true)
         .step("user", || "keep capabilities across setuid".to_string())?;
@@ -131,7 +149,16 @@ pub(super) fn prepare(p: &ProcessPlan) -> Result<Exec, InitFailure> {
             .map(|e| cstr(e, "process.env"))
             .collect::<Result<_, _>>()?,
         umask: p.umask,
+        seccomp_pending: !seccomp_now && !filters.is_empty(),
     })
+}
+
+/// Marks every fd past stdio and the preserved ones close-on-exec, so that
+/// nothing capsa opened reaches the program (CVE-2024-21626). Every fd capsa
+/// opens later is opened close-on-exec already.
+pub(super) fn close_fds_on_exec(preserve_fds: u32) -> Result<(), InitFailure> {
+    crate::sys::cloexec_fds_from(3 + preserve_fds as i32)
+        .step("exec", || "mark fds close-on-exec".to_string())
 }
 
 /// Finds `arg0` the way runc (Go's exec.LookPath) does, with its wording, which
