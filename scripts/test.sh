@@ -20,7 +20,7 @@ step "build"
 cargo build --workspace -q
 
 step "unit and integration tests (as root, including the real-host cgroup tests)"
-cargo test --workspace -- --include-ignored
+cargo test --workspace --no-fail-fast -- --include-ignored
 
 step "OCI validation ratchet"
 integration_test/conformance/run-ratchet.sh "$PWD/target/debug/capsa"

@@ -108,26 +108,25 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         let root = tmp.path().join("root");
-        fs::create_dir(&root).unwrap();
+        fs::create_dir_all(root.join("real")).unwrap();
+        // An absolute symlink to a host directory, a relative one climbing
+        // far above the root, and one to a directory inside the root.
         std::os::unix::fs::symlink(outside.path(), root.join("etc")).unwrap();
         std::os::unix::fs::symlink("../../..", root.join("up")).unwrap();
+        std::os::unix::fs::symlink("/real", root.join("in")).unwrap();
         let rootfd = fs::File::open(&root).unwrap();
-        // etc -> /tmp/xyz is resolved inside the root: the directory is made
-        // at root/tmp/xyz/..., never in the real outside dir.
-        mkdir_all(
-            &rootfd,
-            Path::new("/etc/sub"),
-            Mode::from_bits_truncate(0o755),
-        )
-        .unwrap();
+        let mode = Mode::from_bits_truncate(0o755);
+        // etc -> <outside> is resolved inside the root, where that path does
+        // not exist: refused, and nothing appears in the real outside dir.
+        assert!(mkdir_all(&rootfd, Path::new("/etc/sub"), mode).is_err());
         assert!(!outside.path().join("sub").exists());
-        let inner = root
-            .join(outside.path().strip_prefix("/").unwrap())
-            .join("sub");
-        assert!(inner.is_dir(), "{inner:?}");
-        mkdir_all(&rootfd, Path::new("/up/x"), Mode::from_bits_truncate(0o755)).unwrap();
+        // `..` above the root stays at the root.
+        mkdir_all(&rootfd, Path::new("/up/x"), mode).unwrap();
         assert!(root.join("x").is_dir());
         create_file(&rootfd, Path::new("/up/f")).unwrap();
         assert!(root.join("f").is_file());
+        // A symlink inside the root is followed inside the root.
+        mkdir_all(&rootfd, Path::new("/in/y"), mode).unwrap();
+        assert!(root.join("real/y").is_dir());
     }
 }
