@@ -109,7 +109,9 @@ fn mount_one(root: &OwnedFd, m: &MountStep) -> Result<(), InitFailure> {
         let extra = o.flags - MsFlags::MS_REMOUNT;
         if !extra.is_empty() {
             let top = paths::open_path(root, &m.destination).step("mount", || what(m))?;
-            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rec | extra | locked_flags(&top);
+            // No MS_REC: a bind remount changes one mount only (EINVAL with it);
+            // recursive attributes need mount_setattr.
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | locked_flags(&top);
             mount(NONE, fd_path(&top).as_str(), NONE, flags, NONE)
                 .step("mount", || format!("{}: remount with {:?}", what(m), extra))?;
         }
@@ -179,6 +181,7 @@ fn mount_cgroup(plan: &InitPlan, root: &OwnedFd, m: &MountStep) -> Result<(), In
             .step("mount", || format!("{}: create {}", what(m), p.display()))
     };
     let mount_hierarchy = |target: &OwnedFd,
+                           dest: &Path,
                            dir: &crate::cgroups::HierarchyDir|
      -> Result<(), InitFailure> {
         let t = fd_path(target);
@@ -203,11 +206,13 @@ fn mount_cgroup(plan: &InitPlan, root: &OwnedFd, m: &MountStep) -> Result<(), In
             .step("mount", || {
                 format!("{}: bind {}", what(m), dir.dir().display())
             })?;
+            // The remount must name the new mount, not the directory under it.
+            let top = paths::open_path(root, dest).step("mount", || what(m))?;
             mount(
                 NONE,
-                t.as_str(),
+                fd_path(&top).as_str(),
                 NONE,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_REC | flags | ro,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | ro,
                 NONE,
             )
             .step("mount", || {
@@ -217,7 +222,7 @@ fn mount_cgroup(plan: &InitPlan, root: &OwnedFd, m: &MountStep) -> Result<(), In
     };
     let target = mkdir(&m.destination)?;
     if single_v2 {
-        return mount_hierarchy(&target, &dirs[0]);
+        return mount_hierarchy(&target, &m.destination, &dirs[0]);
     }
     mount(
         Some("tmpfs"),
@@ -233,8 +238,9 @@ fn mount_cgroup(plan: &InitPlan, root: &OwnedFd, m: &MountStep) -> Result<(), In
             .file_name()
             .map(|n| n.to_os_string())
             .unwrap_or_default();
-        let sub = mkdir(&m.destination.join(&name))?;
-        mount_hierarchy(&sub, dir)?;
+        let dest = m.destination.join(&name);
+        let sub = mkdir(&dest)?;
+        mount_hierarchy(&sub, &dest, dir)?;
     }
     if !ro.is_empty() {
         let top = paths::open_path(root, &m.destination).step("mount", || what(m))?;
