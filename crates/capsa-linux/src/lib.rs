@@ -38,7 +38,9 @@ pub mod sys;
 use std::path::PathBuf;
 
 pub use error::Error;
-pub use lifecycle::{parse_signal, ContainerStatus, StateReport};
+pub use lifecycle::{
+    parse_signal, ContainerStatus, ExecOptions, ExecOverrides, ExecProcess, StateReport,
+};
 pub use plan::CreateOptions;
 
 /// A state root and the host paths capsa reads, each a parameter so that

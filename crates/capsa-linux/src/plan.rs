@@ -161,6 +161,49 @@ pub struct InitPlan {
     pub seccomp: Vec<crate::seccomp::BpfProgram>,
 }
 
+/// What a process started by `exec` does: join the container init's
+/// namespaces, then the same process setup as the init's.
+#[derive(Debug, Clone)]
+pub struct ExecPlan {
+    /// `/proc/<init>/ns/<kind>` of every namespace the container has, user
+    /// first.
+    pub join: Vec<(NamespaceKind, PathBuf)>,
+    /// `/proc/<init>/root`: the container's root, whatever way it was entered.
+    pub root: PathBuf,
+    pub process: ProcessPlan,
+    pub seccomp: Vec<crate::seccomp::BpfProgram>,
+    pub preserve_fds: u32,
+}
+
+/// Builds the plan of an `exec` into the container whose init is
+/// `init_pid` (seen through `proc_root`).
+pub fn build_exec(
+    spec: &ValidSpec,
+    p: &capsa_spec::Process,
+    init_pid: i32,
+    proc_root: &std::path::Path,
+    preserve_fds: u32,
+) -> Result<ExecPlan, PlanError> {
+    let base = proc_root.join(init_pid.to_string());
+    let join = spec
+        .linux
+        .namespaces
+        .iter()
+        .map(|ns| (ns.kind, base.join("ns").join(ns.kind.proc_name())))
+        .collect();
+    let seccomp = match &spec.linux.seccomp {
+        Some(sc) => crate::seccomp::compile(sc).map_err(|e| plan_err("", e.to_string()))?,
+        None => Vec::new(),
+    };
+    Ok(ExecPlan {
+        join,
+        root: base.join("root"),
+        process: process(p)?,
+        seccomp,
+        preserve_fds,
+    })
+}
+
 /// Builds the init's plan.
 pub fn build(
     spec: &ValidSpec,

@@ -13,23 +13,89 @@ pub enum SpecError {
         source: std::io::Error,
     },
     /// Not JSON (syntax), with the position serde_json reports.
-    #[error("config.json: line {line} column {column}: {message}")]
+    #[error("{file}: line {line} column {column}: {message}")]
     Syntax {
+        file: &'static str,
         line: usize,
         column: usize,
         message: String,
     },
     /// JSON of the wrong shape, or a value that breaks a rule of the spec.
-    #[error("config.json: {path}: {message}")]
-    Invalid { path: String, message: String },
+    #[error("{file}: {path}: {message}")]
+    Invalid {
+        file: &'static str,
+        path: String,
+        message: String,
+    },
     /// A part of the spec that capsa knows about but does not implement yet.
-    #[error("config.json: {path}: {feature} is not supported by capsa yet")]
-    Unsupported { path: String, feature: String },
+    #[error("{file}: {path}: {feature} is not supported by capsa yet")]
+    Unsupported {
+        file: &'static str,
+        path: String,
+        feature: String,
+    },
 }
 
+const CONFIG: &str = "config.json";
+
 impl SpecError {
+    /// Drops a JSON path prefix (`process.` when the file is the process).
+    pub(crate) fn strip_path_prefix(self, prefix: &str) -> Self {
+        let strip = |p: String| p.strip_prefix(prefix).map(str::to_string).unwrap_or(p);
+        match self {
+            SpecError::Invalid {
+                file,
+                path,
+                message,
+            } => SpecError::Invalid {
+                file,
+                path: strip(path),
+                message,
+            },
+            SpecError::Unsupported {
+                file,
+                path,
+                feature,
+            } => SpecError::Unsupported {
+                file,
+                path: strip(path),
+                feature,
+            },
+            other => other,
+        }
+    }
+
+    /// The same error, said of another file (`process.json` for `exec`).
+    pub fn in_file(self, name: &'static str) -> Self {
+        match self {
+            SpecError::Syntax {
+                line,
+                column,
+                message,
+                ..
+            } => SpecError::Syntax {
+                file: name,
+                line,
+                column,
+                message,
+            },
+            SpecError::Invalid { path, message, .. } => SpecError::Invalid {
+                file: name,
+                path,
+                message,
+            },
+            SpecError::Unsupported { path, feature, .. } => SpecError::Unsupported {
+                file: name,
+                path,
+                feature,
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
         SpecError::Invalid {
+            file: CONFIG,
             path: path.into(),
             message: message.into(),
         }
@@ -37,6 +103,7 @@ impl SpecError {
 
     pub(crate) fn unsupported(path: impl Into<String>, feature: impl Into<String>) -> Self {
         SpecError::Unsupported {
+            file: CONFIG,
             path: path.into(),
             feature: feature.into(),
         }
@@ -48,6 +115,7 @@ pub(crate) fn from_serde(path: String, err: serde_json::Error) -> SpecError {
     use serde_json::error::Category;
     match err.classify() {
         Category::Syntax | Category::Eof | Category::Io => SpecError::Syntax {
+            file: CONFIG,
             line: err.line(),
             column: err.column(),
             message: strip_position(&err.to_string()),
@@ -59,7 +127,11 @@ pub(crate) fn from_serde(path: String, err: serde_json::Error) -> SpecError {
             } else {
                 path
             };
-            SpecError::Invalid { path, message }
+            SpecError::Invalid {
+                file: CONFIG,
+                path,
+                message,
+            }
         }
     }
 }

@@ -48,6 +48,20 @@ pub fn parse(bytes: &[u8], bundle: &Path) -> Result<ValidSpec, SpecError> {
     validate::validate(raw, bundle)
 }
 
+/// Parses the `Process` JSON that `capsa exec --process FILE` reads, with the
+/// checks of config.json's `process`; errors name `process.json` and the
+/// JSON path inside it.
+pub fn parse_process(bytes: &[u8]) -> Result<Process, SpecError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let raw: oci_spec::runtime::Process =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            error::from_serde(e.path().to_string(), e.into_inner()).in_file("process.json")
+        })?;
+    de.end()
+        .map_err(|e| error::from_serde(String::new(), e).in_file("process.json"))?;
+    validate::process(&raw).map_err(|e| e.in_file("process.json").strip_path_prefix("process."))
+}
+
 /// Decodes JSON into oci-spec types, keeping the JSON path of the first
 /// value of the wrong shape (`linux.namespaces[2].type`).
 fn decode(bytes: &[u8]) -> Result<oci_spec::runtime::Spec, SpecError> {

@@ -8,6 +8,7 @@
 //! Any error is sent to the parent as one `Failed` message naming the step.
 
 mod devices;
+pub(crate) mod exec;
 mod namespaces;
 pub(crate) mod paths;
 mod process;

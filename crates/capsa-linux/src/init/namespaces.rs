@@ -23,10 +23,18 @@ use crate::protocol::{Channel, InitFailure, Msg};
 use crate::sys;
 
 pub(super) fn enter(plan: &NamespacePlan, chan: &Channel) -> Result<(), InitFailure> {
-    for (kind, path) in &plan.join {
-        let file = File::open(path).step("namespaces", || {
-            format!("open {} namespace {}", kind.spec_name(), path.display())
-        })?;
+    // Every file is opened before the first setns: joining a mount
+    // namespace changes what the next paths name.
+    let files = plan
+        .join
+        .iter()
+        .map(|(kind, path)| {
+            File::open(path).step("namespaces", || {
+                format!("open {} namespace {}", kind.spec_name(), path.display())
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for ((kind, path), file) in plan.join.iter().zip(&files) {
         setns(file.as_fd(), clone_flag(*kind)).step("namespaces", || {
             format!(
                 "setns into {} namespace {}",
@@ -35,6 +43,7 @@ pub(super) fn enter(plan: &NamespacePlan, chan: &Channel) -> Result<(), InitFail
             )
         })?;
     }
+    drop(files);
     if plan.unshare_user {
         unshare(CloneFlags::CLONE_NEWUSER)
             .step("namespaces", || "unshare a user namespace".to_string())?;

@@ -4,6 +4,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod query;
 mod start;
@@ -16,6 +17,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
+pub use exec::{ExecOptions, ExecOverrides, ExecProcess};
 pub use kill::parse_signal;
 pub use query::{ContainerStatus, StateReport};
 

@@ -4,6 +4,8 @@
 mod linux;
 mod process;
 
+pub(crate) use process::validate as process;
+
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 

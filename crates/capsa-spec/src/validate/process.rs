@@ -9,7 +9,7 @@ use super::absolute_clean;
 use crate::error::SpecError;
 use crate::types::{Capabilities, Process, Rlimit, User};
 
-pub(super) fn validate(p: &oci::Process) -> Result<Process, SpecError> {
+pub(crate) fn validate(p: &oci::Process) -> Result<Process, SpecError> {
     let args = p.args().clone().unwrap_or_default();
     if args.is_empty() || args[0].is_empty() {
         return Err(SpecError::invalid(

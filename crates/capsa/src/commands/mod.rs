@@ -1,5 +1,6 @@
 //! One function per subcommand: arguments in, one library call, output out.
 
+mod exec;
 mod features;
 mod lifecycle;
 mod run;
@@ -66,7 +67,7 @@ pub fn dispatch(cli: Cli, logger: &Logger) -> CommandResult {
         Command::Ps(a) => lifecycle::ps(&rt, a),
         Command::Spec(a) => spec::spec(a),
         Command::Features => features::features(),
-        Command::Exec(_) => Err(CommandError::Unsupported("exec")),
+        Command::Exec(a) => exec::exec(&rt, *a),
         Command::Pause(_) => Err(CommandError::Unsupported("pause")),
         Command::Resume(_) => Err(CommandError::Unsupported("resume")),
         Command::Update(_) => Err(CommandError::Unsupported("update")),

@@ -82,8 +82,26 @@ fn start_or_delete(rt: &Runtime, id: &str, logger: &Logger) -> Result<(), Comman
     }
 }
 
+/// Blocks SIGCHLD and the forwarded signals and returns a signalfd for them.
+/// Processes forked before this keep their own (empty) signal mask.
+pub(super) fn block_forwarded_signals() -> Result<SignalFd, CommandError> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    for s in FORWARDED {
+        mask.add(*s);
+    }
+    mask.thread_block().map_err(|e| CommandError::Io {
+        what: "block signals".into(),
+        source: e.into(),
+    })?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| CommandError::Io {
+        what: "signalfd".into(),
+        source: e.into(),
+    })
+}
+
 /// Reaps children until the init exits, forwarding signals meanwhile.
-fn wait_for(init: i32, sfd: &SignalFd) -> Result<u8, CommandError> {
+pub(super) fn wait_for(init: i32, sfd: &SignalFd) -> Result<u8, CommandError> {
     loop {
         // Reap whatever has exited (orphans reparented to us, too).
         loop {

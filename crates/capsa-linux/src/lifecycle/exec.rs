@@ -1,0 +1,247 @@
+//! `exec`: a new process in a created or running container.
+//!
+//! The parent's side of the exec protocol (the child's is `init/exec.rs`):
+//!
+//! ```text
+//!  parent (capsa exec)                         child
+//!  clone() ──────────────────────────────────▶ (waits)
+//!  [E1] into the container's cgroup
+//!       ── Continue ─────────────────────────▶ [E2] join the namespaces
+//!                                              [E3] fork the real process,
+//!       ◀── Forked { pid } ───────────────────      report it, exit
+//!  reap the child                              [E4] root, process setup, exec
+//!       ◀── Failed {…}  or EOF at exec ───────
+//!  pid file; return the pid
+//! ```
+//!
+//! The exec'd process is not our child: a foreground `capsa exec` is a child
+//! subreaper to wait for it; a detached one leaves it to the caller's
+//! subreaper (conmon, containerd's shim), as runc does.
+
+use std::path::PathBuf;
+
+use capsa_spec::Process;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::create::write_pid_file;
+use super::ContainerStatus;
+use crate::error::Error;
+use crate::init;
+use crate::plan;
+use crate::protocol::{channel_pair, Msg, ProtocolError};
+use crate::{sys, Runtime};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub enum ExecProcess {
+    /// A whole OCI process (`exec --process FILE`).
+    Given(Process),
+    /// The container's own process with runc's `exec` flags applied.
+    Override(ExecOverrides),
+}
+
+/// runc's `exec` flags, applied over the container's `process`.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOverrides {
+    pub args: Vec<String>,
+    /// `NAME=value`, replacing a variable of the same name.
+    pub env: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub additional_gids: Vec<u32>,
+    /// Added to the bounding, effective and permitted sets.
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+}
+
+/// Options of `exec`.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub id: String,
+    pub process: ExecProcess,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+impl Runtime {
+    /// Starts a process in the container and returns its host pid once it
+    /// has exec'd its program.
+    pub fn exec(&self, opts: &ExecOptions) -> Result<i32, Error> {
+        let dir = self.state.open(&opts.id)?;
+        let st = dir.load()?;
+        let status = self.status_of(&dir, &st);
+        if status == ContainerStatus::Stopped {
+            return Err(Error::NotRunning);
+        }
+        let process = match &opts.process {
+            ExecProcess::Given(p) => p.clone(),
+            ExecProcess::Override(o) => merge(st.spec.process.as_ref(), o, &opts.id)?,
+        };
+        if process.terminal {
+            return Err(Error::Unsupported(
+                "a terminal for exec (process.terminal)".into(),
+            ));
+        }
+        let plan = plan::build_exec(
+            &st.spec,
+            &process,
+            st.init_pid,
+            &self.proc_root,
+            opts.preserve_fds,
+        )?;
+        let (parent_end, child_end) =
+            channel_pair().map_err(Error::sys("socketpair for the exec pipe"))?;
+        let lock_fd = dir.lock_fd();
+        let child = match sys::clone_process(0).map_err(Error::sys("fork the exec process"))? {
+            sys::Forked::Child => {
+                drop(parent_end);
+                let first = 3 + opts.preserve_fds as i32;
+                if lock_fd >= first && sys::close_fds_from(first, &[child_end.raw()]).is_err() {
+                    sys::exit_now(1);
+                }
+                init::exec::run(&plan, child_end)
+            }
+            sys::Forked::Parent(pid) => pid,
+        };
+        drop(child_end);
+        let reap = |pid: i32| {
+            let _ = waitpid(Pid::from_raw(pid), None);
+        };
+        // E1: the process belongs to the container's cgroup from its start.
+        if let Err(e) = st.cgroup.add_process(child) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(child), nix::sys::signal::Signal::SIGKILL);
+            reap(child);
+            return Err(e.into());
+        }
+        parent_end.send(&Msg::Continue)?;
+        let pid = match parent_end.recv("the exec process's pid") {
+            Ok(Msg::Forked { pid }) => pid,
+            Ok(Msg::Failed(f)) => {
+                reap(child);
+                return Err(Error::Init(f));
+            }
+            Ok(other) => {
+                reap(child);
+                return Err(ProtocolError::Unexpected {
+                    got: other,
+                    expected: "Forked",
+                }
+                .into());
+            }
+            Err(e) => {
+                reap(child);
+                return Err(e.into());
+            }
+        };
+        reap(child);
+        // E4: EOF means the program was exec'd (the pipe is close-on-exec).
+        match parent_end.recv("the exec") {
+            Err(ProtocolError::PeerGone { .. }) => {}
+            Ok(Msg::Failed(f)) => return Err(Error::Init(f)),
+            Ok(other) => {
+                return Err(ProtocolError::Unexpected {
+                    got: other,
+                    expected: "exec",
+                }
+                .into())
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(pid_file) = &opts.pid_file {
+            write_pid_file(pid_file, pid)?;
+        }
+        Ok(pid)
+    }
+}
+
+/// The container's process with the overrides applied, as runc's `exec`
+/// builds it from positional arguments and flags.
+fn merge(base: Option<&Process>, o: &ExecOverrides, id: &str) -> Result<Process, Error> {
+    let base = base.ok_or_else(|| Error::NoProcess { id: id.to_string() })?;
+    if o.args.is_empty() {
+        return Err(Error::Unsupported(
+            "exec without a command (give the program and its arguments)".into(),
+        ));
+    }
+    let mut p = base.clone();
+    p.args = o.args.clone();
+    p.terminal = false;
+    for kv in &o.env {
+        let name = kv.split('=').next().unwrap_or_default();
+        p.env.retain(|e| e.split('=').next() != Some(name));
+        p.env.push(kv.clone());
+    }
+    if let Some(cwd) = &o.cwd {
+        p.cwd = cwd.clone();
+    }
+    if let Some(uid) = o.uid {
+        p.user.uid = uid;
+    }
+    if let Some(gid) = o.gid {
+        p.user.gid = gid;
+    }
+    if !o.additional_gids.is_empty() {
+        p.user.additional_gids = o.additional_gids.clone();
+    }
+    for cap in &o.caps {
+        for set in [
+            &mut p.capabilities.bounding,
+            &mut p.capabilities.effective,
+            &mut p.capabilities.permitted,
+        ] {
+            if !set.contains(cap) {
+                set.push(cap.clone());
+            }
+        }
+    }
+    p.no_new_privileges |= o.no_new_privs;
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Process {
+        capsa_spec::parse_process(
+            br#"{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/","env":["PATH=/bin","A=1"],
+                 "capabilities":{"bounding":["CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"]}}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn overrides_replace_and_add_like_runc() {
+        let o = ExecOverrides {
+            args: vec!["ls".into(), "-l".into()],
+            env: vec!["A=2".into(), "B=3".into()],
+            cwd: Some("/tmp".into()),
+            uid: Some(1000),
+            caps: vec!["CAP_NET_ADMIN".into()],
+            no_new_privs: true,
+            ..Default::default()
+        };
+        let p = merge(Some(&base()), &o, "c").unwrap();
+        assert_eq!(p.args, ["ls", "-l"]);
+        assert_eq!(p.env, ["PATH=/bin", "A=2", "B=3"]);
+        assert_eq!(p.cwd, PathBuf::from("/tmp"));
+        assert_eq!((p.user.uid, p.user.gid), (1000, 0));
+        assert!(p
+            .capabilities
+            .effective
+            .contains(&"CAP_NET_ADMIN".to_string()));
+        assert!(p.no_new_privileges);
+    }
+
+    #[test]
+    fn exec_needs_a_command_and_a_base_process() {
+        assert!(merge(Some(&base()), &ExecOverrides::default(), "c").is_err());
+        let o = ExecOverrides {
+            args: vec!["ls".into()],
+            ..Default::default()
+        };
+        assert!(matches!(merge(None, &o, "c"), Err(Error::NoProcess { .. })));
+    }
+}
