@@ -41,7 +41,7 @@ pub use error::Error;
 pub use lifecycle::{
     parse_signal, ContainerStatus, ExecOptions, ExecOverrides, ExecProcess, StateReport,
 };
-pub use plan::CreateOptions;
+pub use plan::{Console, CreateOptions};
 
 /// A state root and the host paths capsa reads, each a parameter so that
 /// tests can point them at fake trees.

@@ -39,11 +39,32 @@ pub struct CreateOptions {
     /// Absolute.
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
-    pub console_socket: Option<PathBuf>,
+    /// Where the pty master goes when `process.terminal` is set.
+    pub console: Option<Console>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     /// Pass fds 3 .. 3+N-1 to the container process.
     pub preserve_fds: u32,
+}
+
+/// The receiver of a terminal's master side.
+#[derive(Debug, Clone)]
+pub enum Console {
+    /// `--console-socket`: a listening unix socket of the caller.
+    Socket(PathBuf),
+    /// An already connected socket of ours (a foreground `run` or `exec`
+    /// that relays the terminal itself).
+    Connected(std::sync::Arc<std::os::fd::OwnedFd>),
+}
+
+impl Console {
+    /// A connected socket to send the pty master over.
+    pub(crate) fn connect(&self) -> std::io::Result<std::os::fd::OwnedFd> {
+        match self {
+            Console::Socket(path) => Ok(std::os::unix::net::UnixStream::connect(path)?.into()),
+            Console::Connected(fd) => fd.try_clone(),
+        }
+    }
 }
 
 /// How the init gets its namespaces.
@@ -108,6 +129,8 @@ pub struct MountStep {
 /// The container's process.
 #[derive(Debug, Clone)]
 pub struct ProcessPlan {
+    pub terminal: bool,
+    pub console_size: Option<(u16, u16)>,
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: PathBuf,
@@ -204,18 +227,32 @@ pub fn build_exec(
     })
 }
 
+/// runc's rules (and wording) for terminals of detached processes: the
+/// master must go somewhere, and a socket without a terminal is a mistake.
+/// A `Connected` console is only offered (a foreground command relays a
+/// terminal if there is one), so it is never a mistake.
+pub fn check_console(terminal: bool, console: Option<&Console>) -> Result<(), PlanError> {
+    match (terminal, console) {
+        (true, None) => Err(plan_err(
+            "process.terminal",
+            "cannot allocate tty if runc will detach without setting console socket",
+        )),
+        (false, Some(Console::Socket(_))) => Err(plan_err(
+            "process.terminal",
+            "cannot use console socket if runc will not detach or allocate tty",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Builds the init's plan.
 pub fn build(
     spec: &ValidSpec,
     opts: &CreateOptions,
     cgroup: ContainerCgroup,
 ) -> Result<InitPlan, PlanError> {
-    if opts.console_socket.is_some() {
-        return Err(plan_err(
-            "process.terminal",
-            "--console-socket needs a terminal, which capsa does not support yet",
-        ));
-    }
+    let terminal = spec.process.as_ref().is_some_and(|p| p.terminal);
+    check_console(terminal, opts.console.as_ref())?;
     let namespaces = namespaces(spec);
     let mounts = spec
         .mounts
@@ -381,6 +418,8 @@ fn process(p: &capsa_spec::Process) -> Result<ProcessPlan, PlanError> {
         })
         .collect::<Result<Vec<_>, PlanError>>()?;
     Ok(ProcessPlan {
+        terminal: p.terminal,
+        console_size: p.console_size,
         args: p.args.clone(),
         env: p.env.clone(),
         cwd: p.cwd.clone(),
@@ -552,12 +591,10 @@ mod tests {
             "config.json: mounts[0].options: mount option \"rro\" is not supported by capsa yet"
         );
         let with_socket = CreateOptions {
-            console_socket: Some("/s".into()),
+            console: Some(Console::Socket("/s".into())),
             ..opts
         };
-        assert!(build(&s, &with_socket, cgroup())
-            .unwrap_err()
-            .to_string()
-            .contains("--console-socket"));
+        let e = build(&s, &with_socket, cgroup()).unwrap_err().to_string();
+        assert!(e.contains("cannot use console socket"), "{e}");
     }
 }

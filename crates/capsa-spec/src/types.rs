@@ -36,6 +36,8 @@ pub struct Root {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
     pub terminal: bool,
+    /// `consoleSize` as (rows, columns), for a terminal.
+    pub console_size: Option<(u16, u16)>,
     pub user: User,
     /// Never empty.
     pub args: Vec<String>,

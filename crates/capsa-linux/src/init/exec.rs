@@ -9,7 +9,7 @@
 //!     only; the child is the exec'd process, we report its pid and exit;
 //! E4. enter the container's root (fchdir + chroot: never keep a host
 //!     directory as cwd, CVE-2024-21626), then the same process setup as
-//!     the init (`process.rs`), and exec. The init pipe is close-on-exec, so
+//!     the init (`process.rs`) with its terminal (`console.rs`), and exec. The init pipe is close-on-exec, so
 //!     the parent reads EOF once the exec succeeded, or our `Failed`.
 
 use std::convert::Infallible;
@@ -25,8 +25,8 @@ use crate::protocol::{Channel, InitFailure, Msg};
 use crate::sys;
 
 /// Runs the exec'd process's setup. Never returns.
-pub(crate) fn run(plan: &ExecPlan, chan: Channel) -> ! {
-    match setup_and_exec(plan, &chan) {
+pub(crate) fn run(plan: &ExecPlan, chan: Channel, console: Option<std::os::fd::OwnedFd>) -> ! {
+    match setup_and_exec(plan, &chan, console) {
         Ok(never) => match never {},
         Err(f) => {
             let _ = chan.send(&Msg::Failed(f));
@@ -35,7 +35,11 @@ pub(crate) fn run(plan: &ExecPlan, chan: Channel) -> ! {
     }
 }
 
-fn setup_and_exec(plan: &ExecPlan, chan: &Channel) -> Result<Infallible, InitFailure> {
+fn setup_and_exec(
+    plan: &ExecPlan,
+    chan: &Channel,
+    console: Option<std::os::fd::OwnedFd>,
+) -> Result<Infallible, InitFailure> {
     // E1
     chan.expect(&Msg::Continue, "the parent's go-ahead")
         .map_err(|e| failure("exec", e))?;
@@ -79,6 +83,9 @@ fn setup_and_exec(plan: &ExecPlan, chan: &Channel) -> Result<Infallible, InitFai
     chroot(".").step("exec", || "chroot into the container's root".to_string())?;
     chdir("/").step("exec", || "chdir to /".to_string())?;
     drop(root);
+    if let Some(console) = console {
+        super::console::setup(&console, plan.process.console_size, false)?;
+    }
     let exec = process::prepare(&plan.process, &plan.seccomp, plan.preserve_fds)?;
     if exec.seccomp_pending {
         process::close_fds_on_exec(plan.preserve_fds)?;

@@ -7,6 +7,7 @@
 //! Nothing here returns to the caller: the init ends in `execve` or `_exit`.
 //! Any error is sent to the parent as one `Failed` message naming the step.
 
+mod console;
 mod devices;
 pub(crate) mod exec;
 mod namespaces;
@@ -64,6 +65,8 @@ pub(crate) fn failure(step: &str, message: impl Display) -> InitFailure {
 pub(crate) struct InitIo {
     pub chan: Channel,
     pub fifo: OwnedFd,
+    /// Connected console socket, when the process has a terminal.
+    pub console: Option<OwnedFd>,
 }
 
 /// Runs the init. Never returns.
@@ -126,6 +129,9 @@ fn setup_and_exec(plan: &InitPlan, io: &InitIo) -> Result<Infallible, InitFailur
     }
     rootfs::enter(plan, root)?;
     rootfs::finish(plan)?;
+    if let (Some(p), Some(console)) = (&plan.process, &io.console) {
+        console::setup(console, p.console_size, true)?;
+    }
     let exec = match &plan.process {
         Some(p) => Some(process::prepare(p, &plan.seccomp, plan.preserve_fds)?),
         None => None,

@@ -59,12 +59,29 @@ impl Runtime {
         let fifo = make_fifo(&rollback.dir().fifo_path())?;
         let (parent_end, init_end) =
             channel_pair().map_err(Error::sys("socketpair for the init pipe"))?;
+        let terminal = spec.process.as_ref().is_some_and(|p| p.terminal);
+        let console = opts
+            .console
+            .as_ref()
+            .filter(|_| terminal)
+            .map(|c| c.connect())
+            .transpose()
+            .map_err(Error::sys("connect to the console socket"))?;
 
         let lock_fd = rollback.dir().lock_fd();
         let first_pid = match sys::clone_process(plan.namespaces.clone_flags.bits())
             .map_err(Error::sys("clone the container init"))?
         {
-            sys::Forked::Child => become_init(&plan, parent_end, init_end, fifo, lock_fd),
+            sys::Forked::Child => become_init(
+                &plan,
+                parent_end,
+                InitIo {
+                    chan: init_end,
+                    fifo,
+                    console,
+                },
+                lock_fd,
+            ),
             sys::Forked::Parent(pid) => pid,
         };
         rollback.init_pid = Some(first_pid);
@@ -75,6 +92,7 @@ impl Runtime {
         ));
         drop(init_end);
         drop(fifo);
+        drop(console);
         let init_pid = self.drive_init(&plan, &parent_end, first_pid, &mut rollback, &spec)?;
 
         let init_start_time = procfs::stat(&self.proc_root, init_pid)
@@ -184,17 +202,12 @@ impl Runtime {
 }
 
 /// In the forked child: keep only what the init needs, then run it.
-fn become_init(
-    plan: &InitPlan,
-    parent_end: Channel,
-    init_end: Channel,
-    fifo: OwnedFd,
-    lock_fd: i32,
-) -> ! {
+fn become_init(plan: &InitPlan, parent_end: Channel, io: InitIo, lock_fd: i32) -> ! {
     drop(parent_end);
     // The state-dir lock was inherited through fork: close it, or the init
     // would hold it (and block every other capsa command) until it exits.
-    let keep = [init_end.raw(), fifo.as_raw_fd()];
+    let mut keep = vec![io.chan.raw(), io.fifo.as_raw_fd()];
+    keep.extend(io.console.as_ref().map(|c| c.as_raw_fd()));
     let first = 3 + plan.preserve_fds as i32;
     let closed = if lock_fd >= first {
         sys::close_fds_from(first, &keep)
@@ -204,13 +217,7 @@ fn become_init(
     if closed.is_err() {
         sys::exit_now(1);
     }
-    init::run(
-        plan,
-        InitIo {
-            chan: init_end,
-            fifo,
-        },
-    )
+    init::run(plan, io)
 }
 
 /// The exec fifo: `start` opens it for reading, which unblocks the init's

@@ -18,6 +18,7 @@
 //! subreaper to wait for it; a detached one leaves it to the caller's
 //! subreaper (conmon, containerd's shim), as runc does.
 
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use capsa_spec::Process;
@@ -28,7 +29,7 @@ use super::create::write_pid_file;
 use super::ContainerStatus;
 use crate::error::Error;
 use crate::init;
-use crate::plan;
+use crate::plan::{self, Console};
 use crate::protocol::{channel_pair, Msg, ProtocolError};
 use crate::{sys, Runtime};
 
@@ -54,6 +55,8 @@ pub struct ExecOverrides {
     /// Added to the bounding, effective and permitted sets.
     pub caps: Vec<String>,
     pub no_new_privs: bool,
+    /// `--tty`.
+    pub terminal: bool,
 }
 
 /// Options of `exec`.
@@ -63,6 +66,8 @@ pub struct ExecOptions {
     pub process: ExecProcess,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// Where the pty master goes when the process has a terminal.
+    pub console: Option<Console>,
 }
 
 impl Runtime {
@@ -79,11 +84,7 @@ impl Runtime {
             ExecProcess::Given(p) => p.clone(),
             ExecProcess::Override(o) => merge(st.spec.process.as_ref(), o, &opts.id)?,
         };
-        if process.terminal {
-            return Err(Error::Unsupported(
-                "a terminal for exec (process.terminal)".into(),
-            ));
-        }
+        plan::check_console(process.terminal, opts.console.as_ref())?;
         let plan = plan::build_exec(
             &st.spec,
             &process,
@@ -93,19 +94,29 @@ impl Runtime {
         )?;
         let (parent_end, child_end) =
             channel_pair().map_err(Error::sys("socketpair for the exec pipe"))?;
+        let console = opts
+            .console
+            .as_ref()
+            .filter(|_| process.terminal)
+            .map(|c| c.connect())
+            .transpose()
+            .map_err(Error::sys("connect to the console socket"))?;
         let lock_fd = dir.lock_fd();
         let child = match sys::clone_process(0).map_err(Error::sys("fork the exec process"))? {
             sys::Forked::Child => {
                 drop(parent_end);
                 let first = 3 + opts.preserve_fds as i32;
-                if lock_fd >= first && sys::close_fds_from(first, &[child_end.raw()]).is_err() {
+                let mut keep = vec![child_end.raw()];
+                keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
+                if lock_fd >= first && sys::close_fds_from(first, &keep).is_err() {
                     sys::exit_now(1);
                 }
-                init::exec::run(&plan, child_end)
+                init::exec::run(&plan, child_end, console)
             }
             sys::Forked::Parent(pid) => pid,
         };
         drop(child_end);
+        drop(console);
         let reap = |pid: i32| {
             let _ = waitpid(Pid::from_raw(pid), None);
         };
@@ -167,7 +178,7 @@ fn merge(base: Option<&Process>, o: &ExecOverrides, id: &str) -> Result<Process,
     }
     let mut p = base.clone();
     p.args = o.args.clone();
-    p.terminal = false;
+    p.terminal = o.terminal;
     for kv in &o.env {
         let name = kv.split('=').next().unwrap_or_default();
         p.env.retain(|e| e.split('=').next() != Some(name));

@@ -5,7 +5,9 @@
 #![allow(unsafe_code)]
 
 mod exe;
+pub mod fdpass;
 pub mod seccomp;
+pub mod tty;
 
 use std::ffi::CString;
 use std::io;

@@ -36,6 +36,9 @@ pub(crate) fn validate(p: &oci::Process) -> Result<Process, SpecError> {
     refuse_unsupported(p)?;
     Ok(Process {
         terminal: p.terminal().unwrap_or(false),
+        console_size: p
+            .console_size()
+            .map(|b| (clamp16(b.height()), clamp16(b.width()))),
         user: user(p.user()),
         args,
         env,
@@ -48,12 +51,6 @@ pub(crate) fn validate(p: &oci::Process) -> Result<Process, SpecError> {
 }
 
 fn refuse_unsupported(p: &oci::Process) -> Result<(), SpecError> {
-    if p.terminal() == Some(true) {
-        return Err(SpecError::unsupported(
-            "process.terminal",
-            "a terminal for the container process",
-        ));
-    }
     if p.apparmor_profile()
         .as_deref()
         .is_some_and(|s| !s.is_empty())
@@ -156,4 +153,10 @@ fn rlimits(list: &[oci::PosixRlimit]) -> Result<Vec<Rlimit>, SpecError> {
             })
         })
         .collect()
+}
+
+/// Terminal sizes are 16-bit in the kernel; larger values mean "as large as
+/// possible" rather than an error.
+fn clamp16(v: u64) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
 }

@@ -151,8 +151,18 @@ fn unsupported_features_are_named() {
     v["linux"]["resources"] = json!({"memory": {"limit": 1000000}});
     assert!(err(v).starts_with("config.json: linux.resources.memory:"));
     let mut v = minimal();
+    v["process"]["apparmorProfile"] = json!("docker-default");
+    assert!(err(v).starts_with("config.json: process.apparmorProfile:"));
+}
+
+#[test]
+fn terminal_and_console_size_are_kept() {
+    let mut v = minimal();
     v["process"]["terminal"] = json!(true);
-    assert!(err(v).starts_with("config.json: process.terminal:"));
+    v["process"]["consoleSize"] = json!({"height": 40, "width": 100});
+    let p = check(v).unwrap().process.unwrap();
+    assert!(p.terminal);
+    assert_eq!(p.console_size, Some((40, 100)));
 }
 
 #[test]

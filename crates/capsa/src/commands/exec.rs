@@ -9,15 +9,10 @@ use capsa_linux::{ExecOptions, ExecOverrides, ExecProcess, Runtime};
 
 use super::lifecycle::seal_exe;
 use super::run::{block_forwarded_signals, wait_for};
-use super::{CommandError, CommandResult};
+use super::{tty, CommandError, CommandResult};
 use crate::cli::ExecArgs;
 
 pub fn exec(rt: &Runtime, a: ExecArgs) -> CommandResult {
-    if a.tty || a.console_socket.is_some() {
-        return Err(CommandError::Unsupported(
-            "exec with a terminal (--tty, --console-socket)",
-        ));
-    }
     if a.pidfd_socket.is_some() {
         return Err(CommandError::Unsupported("--pidfd-socket"));
     }
@@ -46,7 +41,18 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> CommandResult {
             source: e.into(),
         })?;
     }
+    let mut relay = None;
+    let console = match &a.console_socket {
+        Some(path) => Some(capsa_linux::Console::Socket(path.clone())),
+        None if !a.detach => {
+            let (ours, theirs) = tty::console_pair()?;
+            relay = Some(ours);
+            Some(theirs)
+        }
+        None => None,
+    };
     let opts = ExecOptions {
+        console,
         id: a.id.clone(),
         process,
         pid_file: a
@@ -64,8 +70,16 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> CommandResult {
     if a.detach {
         return Ok(ExitCode::SUCCESS);
     }
+    let master = match &relay {
+        Some(sock) => tty::take_master(sock)?,
+        None => None,
+    };
     let sfd = block_forwarded_signals()?;
-    Ok(ExitCode::from(wait_for(pid, &sfd)?))
+    let code = match master {
+        Some(master) => tty::relay(master, pid, &sfd)?,
+        None => wait_for(pid, &sfd)?,
+    };
+    Ok(ExitCode::from(code))
 }
 
 fn overrides(a: &ExecArgs) -> Result<ExecOverrides, CommandError> {
@@ -104,5 +118,6 @@ fn overrides(a: &ExecArgs) -> Result<ExecOverrides, CommandError> {
         additional_gids: a.additional_gids.clone(),
         caps: a.cap.clone(),
         no_new_privs: a.no_new_privs,
+        terminal: a.tty,
     })
 }

@@ -29,7 +29,7 @@ pub fn create_options(a: &CreateArgs) -> Result<CreateOptions, CommandError> {
                 what: "--pid-file".into(),
                 source: e,
             })?,
-        console_socket: a.console_socket.clone(),
+        console: a.console_socket.clone().map(capsa_linux::Console::Socket),
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,

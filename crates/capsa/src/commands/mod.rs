@@ -5,6 +5,7 @@ mod features;
 mod lifecycle;
 mod run;
 mod spec;
+mod tty;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

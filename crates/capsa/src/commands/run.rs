@@ -11,7 +11,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::lifecycle::{create_options, seal_exe};
-use super::{CommandError, CommandResult};
+use super::{tty, CommandError, CommandResult};
 use crate::cli::RunArgs;
 use crate::logging::Logger;
 
@@ -28,8 +28,16 @@ const FORWARDED: &[Signal] = &[
 
 pub fn run(rt: &Runtime, a: RunArgs, logger: &Logger) -> CommandResult {
     seal_exe()?;
-    let opts = create_options(&a.create)?;
+    let mut opts = create_options(&a.create)?;
     let id = opts.id.clone();
+    // In the foreground without --console-socket, a terminal is relayed by us.
+    let relay = if !a.detach && opts.console.is_none() {
+        let (ours, theirs) = tty::console_pair()?;
+        opts.console = Some(theirs);
+        Some(ours)
+    } else {
+        None
+    };
     if !a.detach && !a.no_subreaper {
         // The init may be our grandchild (pid namespace joined by path): as a
         // subreaper we still reap it.
@@ -42,23 +50,18 @@ pub fn run(rt: &Runtime, a: RunArgs, logger: &Logger) -> CommandResult {
     if a.detach {
         return start_or_delete(rt, &id, logger).map(|_| ExitCode::SUCCESS);
     }
+    let master = match &relay {
+        Some(sock) => tty::take_master(sock)?,
+        None => None,
+    };
     // Block the signals before start: a SIGCHLD that arrives before we read
     // the signalfd stays pending instead of being lost.
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGCHLD);
-    for s in FORWARDED {
-        mask.add(*s);
-    }
-    mask.thread_block().map_err(|e| CommandError::Io {
-        what: "block signals".into(),
-        source: e.into(),
-    })?;
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| CommandError::Io {
-        what: "signalfd".into(),
-        source: e.into(),
-    })?;
+    let sfd = block_forwarded_signals()?;
     start_or_delete(rt, &id, logger)?;
-    let code = wait_for(init, &sfd)?;
+    let code = match master {
+        Some(master) => tty::relay(master, init, &sfd)?,
+        None => wait_for(init, &sfd)?,
+    };
     if !a.keep {
         for w in rt.delete(&id, true)? {
             logger.warn(&w);
@@ -103,23 +106,8 @@ pub(super) fn block_forwarded_signals() -> Result<SignalFd, CommandError> {
 /// Reaps children until the init exits, forwarding signals meanwhile.
 pub(super) fn wait_for(init: i32, sfd: &SignalFd) -> Result<u8, CommandError> {
     loop {
-        // Reap whatever has exited (orphans reparented to us, too).
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid.as_raw() == init => return Ok(code as u8),
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid.as_raw() == init => {
-                    return Ok(128u8.wrapping_add(sig as u8))
-                }
-                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => break,
-                Ok(_) => continue,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => {
-                    return Err(CommandError::Io {
-                        what: "waitpid".into(),
-                        source: e.into(),
-                    })
-                }
-            }
+        if let Some(code) = reap_until(init)? {
+            return Ok(code);
         }
         let info = match sfd.read_signal() {
             Ok(Some(info)) => info,
@@ -136,6 +124,30 @@ pub(super) fn wait_for(init: i32, sfd: &SignalFd) -> Result<u8, CommandError> {
         if sig != Signal::SIGCHLD as i32 {
             if let Ok(s) = Signal::try_from(sig) {
                 let _ = nix::sys::signal::kill(Pid::from_raw(init), s);
+            }
+        }
+    }
+}
+
+/// Reaps every exited child (orphans reparented to us too); the exit status
+/// of `init` (128+N when signal N killed it) once it is among them.
+pub(super) fn reap_until(init: i32) -> Result<Option<u8>, CommandError> {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid.as_raw() == init => {
+                return Ok(Some(code as u8))
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid.as_raw() == init => {
+                return Ok(Some(128u8.wrapping_add(sig as u8)))
+            }
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return Ok(None),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(CommandError::Io {
+                    what: "waitpid".into(),
+                    source: e.into(),
+                })
             }
         }
     }
