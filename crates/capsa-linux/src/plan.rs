@@ -45,6 +45,10 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     /// Pass fds 3 .. 3+N-1 to the container process.
     pub preserve_fds: u32,
+    /// systemd socket activation: fds 3 .. 3+N-1 are listening sockets
+    /// (the preserved fds follow them); the process gets `LISTEN_FDS=N` and
+    /// `LISTEN_PID=1`, as runc does.
+    pub listen_fds: u32,
 }
 
 /// The receiver of a terminal's master side.
@@ -273,7 +277,13 @@ pub fn build(
     let default_devices = mounts
         .iter()
         .any(|m| m.destination == std::path::Path::new("/dev") && !m.options.bind);
-    let process = spec.process.as_ref().map(process).transpose()?;
+    let mut process = spec.process.as_ref().map(process).transpose()?;
+    if let (Some(p), n @ 1..) = (process.as_mut(), opts.listen_fds) {
+        p.env
+            .retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        p.env.push(format!("LISTEN_FDS={n}"));
+        p.env.push("LISTEN_PID=1".to_string());
+    }
     // Compiled here, in the parent, so that a bad profile fails before
     // anything exists, and the init only has to install it.
     let seccomp = match &spec.linux.seccomp {
@@ -307,7 +317,7 @@ pub fn build(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{}", opts.id)),
-        preserve_fds: opts.preserve_fds,
+        preserve_fds: opts.preserve_fds + opts.listen_fds,
         create_container_hooks: spec.hooks.create_container.clone(),
         start_container_hooks: spec.hooks.start_container.clone(),
         namespaces,

@@ -32,8 +32,27 @@ pub fn create_options(a: &CreateArgs) -> Result<CreateOptions, CommandError> {
         console: a.console_socket.clone().map(capsa_linux::Console::Socket),
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
+        listen_fds: listen_fds(),
         preserve_fds: a.preserve_fds,
     })
+}
+
+/// The sockets systemd passed us for socket activation: `LISTEN_FDS`, when
+/// `LISTEN_PID` names this process (sd_listen_fds(3)).
+fn listen_fds() -> u32 {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let n = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if for_us {
+        n
+    } else {
+        0
+    }
 }
 
 /// Before anything is forked into a container, capsa runs from a sealed
