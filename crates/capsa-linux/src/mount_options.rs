@@ -3,6 +3,8 @@
 
 use nix::mount::MsFlags;
 
+use crate::sys::mount_attr::MountAttr;
+
 /// What one `mounts[]` entry's options ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedOptions {
@@ -16,6 +18,11 @@ pub struct ParsedOptions {
     pub recursive: bool,
     /// Comma-joined options the filesystem itself interprets (`mode=755`).
     pub data: String,
+    /// Recursive attributes (`rro`, `rnosuid`, ...), applied to the whole
+    /// subtree with mount_setattr(AT_RECURSIVE) after the mount.
+    pub recursive_attr: MountAttr,
+    /// `tmpcopyup`: a tmpfs starts with a copy of what the directory held.
+    pub tmpcopyup: bool,
 }
 
 impl Default for ParsedOptions {
@@ -26,6 +33,8 @@ impl Default for ParsedOptions {
             bind: false,
             recursive: false,
             data: String::new(),
+            recursive_attr: MountAttr::default(),
+            tmpcopyup: false,
         }
     }
 }
@@ -62,6 +71,8 @@ fn flag_option(name: &str) -> Option<Effect> {
         "strictatime" => Set(MsFlags::MS_STRICTATIME),
         "nostrictatime" => Clear(MsFlags::MS_STRICTATIME),
         "silent" => Set(MsFlags::MS_SILENT),
+        "nosymfollow" => Set(MsFlags::from_bits_retain(MS_NOSYMFOLLOW)),
+        "symfollow" => Clear(MsFlags::from_bits_retain(MS_NOSYMFOLLOW)),
         "loud" => Clear(MsFlags::MS_SILENT),
         _ => return None,
     })
@@ -81,10 +92,11 @@ fn propagation_option(name: &str) -> Option<MsFlags> {
     })
 }
 
-/// Options that capsa recognises but does not implement yet: refused by name
-/// rather than passed to the filesystem as data, where they would fail with a
-/// bare EINVAL or, worse, be ignored.
-const NOT_YET: &[&str] = &[
+/// `MS_NOSYMFOLLOW` (Linux 5.10), which nix does not name.
+const MS_NOSYMFOLLOW: libc::c_ulong = 256;
+
+/// The recursive options, for the features document.
+const RECURSIVE: &[&str] = &[
     "rro",
     "rrw",
     "rnosuid",
@@ -93,20 +105,48 @@ const NOT_YET: &[&str] = &[
     "rdev",
     "rnoexec",
     "rexec",
-    "rnoatime",
-    "ratime",
-    "rrelatime",
-    "rnorelatime",
-    "rstrictatime",
-    "rnostrictatime",
     "rnodiratime",
     "rdiratime",
-    "nosymfollow",
     "rnosymfollow",
-    "idmap",
-    "ridmap",
-    "tmpcopyup",
+    "rsymfollow",
+    "rnoatime",
+    "rstrictatime",
+    "rrelatime",
+    "ratime",
+    "rnorelatime",
+    "rnostrictatime",
 ];
+
+/// A recursive attribute: (set, clear) bits for mount_setattr.
+fn recursive_option(name: &str) -> Option<(u64, u64)> {
+    use crate::sys::mount_attr::*;
+    let atime = |mode: u64| (mode, MOUNT_ATTR_ATIME_MASK);
+    Some(match name {
+        "rro" => (MOUNT_ATTR_RDONLY, 0),
+        "rrw" => (0, MOUNT_ATTR_RDONLY),
+        "rnosuid" => (MOUNT_ATTR_NOSUID, 0),
+        "rsuid" => (0, MOUNT_ATTR_NOSUID),
+        "rnodev" => (MOUNT_ATTR_NODEV, 0),
+        "rdev" => (0, MOUNT_ATTR_NODEV),
+        "rnoexec" => (MOUNT_ATTR_NOEXEC, 0),
+        "rexec" => (0, MOUNT_ATTR_NOEXEC),
+        "rnodiratime" => (MOUNT_ATTR_NODIRATIME, 0),
+        "rdiratime" => (0, MOUNT_ATTR_NODIRATIME),
+        "rnosymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, 0),
+        "rsymfollow" => (0, MOUNT_ATTR_NOSYMFOLLOW),
+        // The atime modes are values under one mask: setting one clears the
+        // mask first (the kernel insists); the "no" forms go back to relatime.
+        "rnoatime" => atime(MOUNT_ATTR_NOATIME),
+        "rstrictatime" => atime(MOUNT_ATTR_STRICTATIME),
+        "rrelatime" | "ratime" | "rnorelatime" | "rnostrictatime" => atime(MOUNT_ATTR_RELATIME),
+        _ => return None,
+    })
+}
+
+/// Options that capsa recognises but does not implement yet: refused by name
+/// rather than passed to the filesystem as data, where they would fail with a
+/// bare EINVAL or, worse, be ignored.
+const NOT_YET: &[&str] = &["idmap", "ridmap"];
 
 /// Every option `parse` implements, for the features document.
 pub fn supported() -> Vec<&'static str> {
@@ -150,11 +190,14 @@ pub fn supported() -> Vec<&'static str> {
         .iter()
         .chain(propagation.iter())
         .copied()
-        .chain(["bind", "rbind"])
+        .chain(["bind", "rbind", "tmpcopyup", "nosymfollow", "symfollow"])
+        .chain(RECURSIVE.iter().copied())
         .collect();
     debug_assert!(all.iter().all(|o| flag_option(o).is_some()
         || propagation_option(o).is_some()
-        || o.ends_with("bind")));
+        || recursive_option(o).is_some()
+        || o.ends_with("bind")
+        || *o == "tmpcopyup"));
     all.sort_unstable();
     all
 }
@@ -177,6 +220,13 @@ pub fn parse(options: &[String]) -> Result<ParsedOptions, String> {
         } else if opt == "rbind" {
             out.bind = true;
             out.recursive = true;
+        } else if let Some((set, clr)) = recursive_option(opt) {
+            let a = &mut out.recursive_attr;
+            a.attr_clr =
+                (a.attr_clr | clr) & !set | (clr & crate::sys::mount_attr::MOUNT_ATTR_ATIME_MASK);
+            a.attr_set = (a.attr_set & !clr) | set;
+        } else if opt == "tmpcopyup" {
+            out.tmpcopyup = true;
         } else if NOT_YET.contains(&opt) {
             return Err(format!(
                 "mount option {opt:?} is not supported by capsa yet"
@@ -226,7 +276,27 @@ mod tests {
 
     #[test]
     fn unimplemented_options_are_refused_by_name() {
-        let e = parse(&["rro".to_string()]).unwrap_err();
-        assert_eq!(e, "mount option \"rro\" is not supported by capsa yet");
+        let e = parse(&["idmap".to_string()]).unwrap_err();
+        assert_eq!(e, "mount option \"idmap\" is not supported by capsa yet");
+    }
+
+    #[test]
+    fn recursive_attributes_accumulate_set_and_clear() {
+        use crate::sys::mount_attr::*;
+        let o = p(&["rbind", "rro", "rnosuid", "rnoatime"]);
+        assert_eq!(
+            o.recursive_attr.attr_set,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(o.recursive_attr.attr_clr, MOUNT_ATTR_ATIME_MASK);
+        let o = p(&["rro", "rrw"]);
+        assert_eq!(
+            (o.recursive_attr.attr_set, o.recursive_attr.attr_clr),
+            (0, MOUNT_ATTR_RDONLY)
+        );
+        let o = p(&["nosymfollow", "tmpcopyup"]);
+        assert_eq!(o.flags.bits(), MS_NOSYMFOLLOW);
+        assert!(o.tmpcopyup);
+        assert!(supported().contains(&"rro") && !supported().contains(&"idmap"));
     }
 }

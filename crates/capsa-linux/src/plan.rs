@@ -593,12 +593,12 @@ mod tests {
         };
         let s = spec(
             serde_json::json!([{"type": "mount"}]),
-            serde_json::json!({"mounts": [{"destination": "/x", "type": "tmpfs", "options": ["rro"]}]}),
+            serde_json::json!({"mounts": [{"destination": "/x", "type": "tmpfs", "options": ["idmap"]}]}),
         );
         let e = build(&s, &opts, cgroup()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "config.json: mounts[0].options: mount option \"rro\" is not supported by capsa yet"
+            "config.json: mounts[0].options: mount option \"idmap\" is not supported by capsa yet"
         );
         let with_socket = CreateOptions {
             console: Some(Console::Socket("/s".into())),

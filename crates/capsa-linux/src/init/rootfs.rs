@@ -57,7 +57,7 @@ pub(super) fn prepare(plan: &InitPlan) -> Result<OwnedFd, InitFailure> {
         if m.kind == "cgroup" || m.kind == "cgroup2" {
             mount_cgroup(plan, &root, m)?;
         } else {
-            mount_one(&root, m)?;
+            mount_one(plan, &root, m)?;
         }
     }
     devices::create(plan, &root)?;
@@ -73,7 +73,12 @@ fn what(m: &MountStep) -> String {
     )
 }
 
-fn mount_one(root: &OwnedFd, m: &MountStep) -> Result<(), InitFailure> {
+fn mount_one(plan: &InitPlan, root: &OwnedFd, m: &MountStep) -> Result<(), InitFailure> {
+    if m.kind == "sysfs" && !plan.namespaces.new_net_ns {
+        // sysfs shows the network devices of the mounter's network namespace:
+        // without a new one the container gets the host's /sys, bound.
+        return mount_host_sys(root, m);
+    }
     let o = &m.options;
     let target = if o.bind {
         let source = m
@@ -119,6 +124,9 @@ fn mount_one(root: &OwnedFd, m: &MountStep) -> Result<(), InitFailure> {
     } else {
         let target = paths::mkdir_all(root, &m.destination, Mode::from_bits_truncate(0o755))
             .step("mount", || format!("{}: create the mount point", what(m)))?;
+        if m.kind == "proc" || m.kind == "sysfs" {
+            refuse_symlinked_destination(root, &target, m)?;
+        }
         let source = m
             .source
             .as_deref()
@@ -133,6 +141,12 @@ fn mount_one(root: &OwnedFd, m: &MountStep) -> Result<(), InitFailure> {
             data,
         )
         .step("mount", || what(m))?;
+        if o.tmpcopyup && m.kind == "tmpfs" {
+            // `target` still names the directory now under the tmpfs.
+            let top = paths::open_path(root, &m.destination).step("mount", || what(m))?;
+            copy_tree(Path::new(&fd_path(&target)), Path::new(&fd_path(&top)))
+                .step("mount", || format!("{}: tmpcopyup", what(m)))?;
+        }
         target
     };
     drop(target);
@@ -140,6 +154,92 @@ fn mount_one(root: &OwnedFd, m: &MountStep) -> Result<(), InitFailure> {
         let top = paths::open_path(root, &m.destination).step("mount", || what(m))?;
         mount(NONE, fd_path(&top).as_str(), NONE, *p, NONE)
             .step("mount", || format!("{}: set propagation {p:?}", what(m)))?;
+    }
+    if o.recursive_attr != crate::sys::mount_attr::MountAttr::default() {
+        let top = paths::open_path(root, &m.destination).step("mount", || what(m))?;
+        crate::sys::mount_attr::mount_setattr(&top, true, &o.recursive_attr)
+            .step("mount", || {
+                format!("{}: mount_setattr of the recursive options", what(m))
+            })?;
+    }
+    Ok(())
+}
+
+/// proc and sysfs give the container a view of the kernel: their mount
+/// points must be plain directories of the rootfs, not symlinks to
+/// somewhere else in it (CVE-2019-19921, where `/proc` pointed into a
+/// volume and the mount landed where the attacker wanted).
+fn refuse_symlinked_destination(
+    root: &OwnedFd,
+    target: &OwnedFd,
+    m: &MountStep,
+) -> Result<(), InitFailure> {
+    let real = std::fs::read_link(fd_path(target)).step("mount", || what(m))?;
+    let root_path = std::fs::read_link(fd_path(root)).step("mount", || what(m))?;
+    let wanted = root_path.join(paths::relative(&m.destination));
+    if real != wanted {
+        return Err(failure(
+            "mount",
+            format!(
+                "{}: {} must be a directory of the rootfs, not a symlink (it leads to {})",
+                what(m),
+                m.destination.display(),
+                real.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The host's `/sys`, bound recursively with the entry's flags.
+fn mount_host_sys(root: &OwnedFd, m: &MountStep) -> Result<(), InitFailure> {
+    let target = paths::mkdir_all(root, &m.destination, Mode::from_bits_truncate(0o755))
+        .step("mount", || format!("{}: create the mount point", what(m)))?;
+    refuse_symlinked_destination(root, &target, m)?;
+    mount(
+        Some("/sys"),
+        fd_path(&target).as_str(),
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .step("mount", || {
+        format!(
+            "{}: bind the host's /sys (no new network namespace)",
+            what(m)
+        )
+    })?;
+    let top = paths::open_path(root, &m.destination).step("mount", || what(m))?;
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | (m.options.flags - MsFlags::MS_REMOUNT)
+        | locked_flags(&top);
+    mount(NONE, fd_path(&top).as_str(), NONE, flags, NONE)
+        .step("mount", || format!("{}: remount the bound /sys", what(m)))
+}
+
+/// Copies a directory tree with modes and owners (for `tmpcopyup`).
+fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        let to = dst.join(entry.file_name());
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &to)?;
+        } else if ft.is_dir() {
+            std::fs::create_dir(&to)?;
+            copy_tree(&entry.path(), &to)?;
+        } else if ft.is_file() {
+            std::fs::copy(entry.path(), &to)?;
+        } else {
+            continue; // sockets, fifos, devices: not copied (runc neither)
+        }
+        lchown(&to, Some(meta.uid()), Some(meta.gid()))?;
+        if !ft.is_symlink() {
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
     }
     Ok(())
 }
@@ -365,8 +465,9 @@ fn mask_path(root: &OwnedFd, p: &Path) -> Result<(), InitFailure> {
         )
         .step("masked paths", at)
     } else {
+        let null = real_dev_null(root)?;
         mount(
-            Some("/dev/null"),
+            Some(fd_path(&null).as_str()),
             fd_path(&fd).as_str(),
             NONE,
             MsFlags::MS_BIND,
@@ -374,4 +475,23 @@ fn mask_path(root: &OwnedFd, p: &Path) -> Result<(), InitFailure> {
         )
         .step("masked paths", at)
     }
+}
+
+/// The container's `/dev/null`, checked to be the null device: the
+/// container may have replaced it with a symlink to, say,
+/// `/proc/sys/kernel/core_pattern`, and binding *that* over a masked path
+/// would expose what masking should hide (CVE-2025-31133).
+fn real_dev_null(root: &OwnedFd) -> Result<OwnedFd, InitFailure> {
+    let fd = paths::open_path(root, Path::new("/dev/null"))
+        .step("masked paths", || "open /dev/null".to_string())?;
+    let st = nix::sys::stat::fstat(&fd).step("masked paths", || "stat /dev/null".to_string())?;
+    let is_null =
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == nix::sys::stat::makedev(1, 3);
+    if !is_null {
+        return Err(failure(
+            "masked paths",
+            "/dev/null in the container is not the null device (1:3); refusing to mask with it",
+        ));
+    }
+    Ok(fd)
 }

@@ -6,6 +6,7 @@
 
 mod exe;
 pub mod fdpass;
+pub mod mount_attr;
 pub mod seccomp;
 pub mod tty;
 
