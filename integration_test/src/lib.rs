@@ -9,6 +9,8 @@
 //!   `delete --force` of every id it handed out when the test ends (pass or fail).
 //! * [`Bundle`] — a busybox rootfs plus an editable `config.json`.
 //! * [`assert_nothing_left`] — no state dir, cgroup, mount or process remains.
+//! * [`ConsoleSocket`], [`PtyReader`] — receive a pty master over `--console-socket`
+//!   and talk to it.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -22,6 +24,7 @@ use serde_json::Value;
 mod bundle;
 mod leftovers;
 mod runtime;
+mod terminal;
 
 pub use bundle::{Bundle, Hook, BUSYBOX, CONTAINER_PATH, HOOK_KINDS, MARKER_VAR};
 pub use leftovers::{
@@ -29,6 +32,7 @@ pub use leftovers::{
     proc_cgroups, proc_state, stragglers, CgroupLine, MountInfo, Straggler,
 };
 pub use runtime::{loud, runtime, CmdOutput, Runtime, RuntimeKind, DEFAULT_TIMEOUT};
+pub use terminal::{ConsoleSocket, PtyReader, ReceivedMaster};
 
 /// Panics with "integration tests must run as root" unless the effective uid is 0.
 pub fn require_root() {

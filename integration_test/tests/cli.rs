@@ -247,8 +247,11 @@ fn features_is_valid_json_on_stdout_only() {
                 .unwrap_or_else(|| panic!("mountOptions holds a non-string: {f}"))
         })
         .collect();
-    if capsa_only("capsa advertises neither rro nor idmap mounts, which it does not implement") {
-        for not in ["rro", "idmap", "ridmap"] {
+    if capsa_only(
+        "capsa advertises rro (mount_setattr) but not idmap mounts, which it does not implement",
+    ) {
+        assert!(opts.contains(&"rro"), "mountOptions lacks rro: {opts:?}");
+        for not in ["idmap", "ridmap"] {
             assert!(
                 !opts.contains(&not),
                 "mountOptions advertises {not:?}, which capsa does not implement: {opts:?}"
@@ -571,26 +574,15 @@ fn checkpoint_help_says_unsupported() {
 }
 
 #[test]
-fn exec_is_refused_with_one_line() {
-    if !capsa_only("exec is refused with one error line (capsa has no exec yet)") {
-        return;
-    }
+fn exec_refuses_unsupported_flags_by_name() {
     let ctx = Ctx::new();
     let (id, b) = sleeper(&ctx, "exec");
     ctx.create_and_start(&b, &id);
     let pid = state_pid(&ctx.state(&id));
 
-    let check = |out: &CmdOutput| {
-        let line = out.assert_error_line();
-        let l = line.to_lowercase();
-        assert!(
-            l.contains("exec") && l.contains("not supported"),
-            "the error should say exec is not supported:\n{out}"
-        );
-    };
-    // runc-style positional form.
-    check(&ctx.cmd(&["exec", &id, "true"]));
-    // What containerd and conmon send.
+    // What containerd and conmon send, plus a sub-cgroup that does not exist: every
+    // runtime fails (capsa has no `exec --cgroup`; runc finds no such sub-cgroup), and a
+    // failed exec writes no pid file and leaves the container as it was.
     let process = ctx.base().join("process.json");
     fs::write(
         &process,
@@ -598,17 +590,45 @@ fn exec_is_refused_with_one_line() {
     )
     .expect("write process.json");
     let pid_file = ctx.base().join("exec.pid");
-    check(&ctx.cmd(&[
+    let out = ctx.cmd(&[
         "exec",
+        "--cgroup",
+        "no-such-sub-cgroup",
         "--process",
         path_str(&process),
         "--detach",
         "--pid-file",
         path_str(&pid_file),
         &id,
-    ]));
+    ]);
+    let line = out.assert_error_line();
+    if capsa_only("exec --cgroup is refused by name") {
+        assert!(
+            line.contains("--cgroup"),
+            "the error should name --cgroup:\n{out}"
+        );
+    }
     assert!(!pid_file.exists(), "a refused exec wrote the pid file");
 
+    // The other exec flags capsa does not implement are refused by name, not ignored.
+    if capsa_only("exec --apparmor, --process-label and --pidfd-socket are refused by name") {
+        let socket = ctx.base().join("pidfd.sock");
+        for (flag, value) in [
+            ("--cgroup", "sub"),
+            ("--apparmor", "unconfined"),
+            ("--process-label", "system_u:system_r:container_t:s0"),
+            ("--pidfd-socket", path_str(&socket)),
+        ] {
+            let out = ctx.cmd(&["exec", flag, value, &id, "true"]);
+            let line = out.assert_error_line();
+            assert!(line.contains(flag), "the error should name {flag}:\n{out}");
+        }
+        assert!(!socket.exists(), "a refused exec created the pidfd socket");
+    }
+
+    // Nothing ran: the exec that works still does, and only the init is left.
+    let ok = ctx.cmd(&["exec", &id, "true"]);
+    ok.assert_success();
     let st = ctx.state(&id);
     assert_eq!(st["status"], "running", "{st}");
     assert_eq!(state_pid(&st), pid);
