@@ -47,7 +47,14 @@ impl Runtime {
             self.destroy(dir, &st, true);
             return Err(e);
         }
-        release_init(&dir, &st, &pidfd)?;
+        if let Err(e) = release_init(&dir, &st, &pidfd) {
+            // A startContainer hook or the exec failed: the spec says stop the
+            // container. The init is exiting already; make sure it is gone
+            // before we report, so `state` then says `stopped`.
+            let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            super::wait_gone(&self.proc_root, st.init_pid, std::time::Duration::from_secs(5));
+            return Err(e);
+        }
         self.wait_until_settled(st.init_pid, st.init_start_time);
         let running = hook_state(&st.spec, id, "running", st.init_pid);
         Ok(run_hooks_warn(
