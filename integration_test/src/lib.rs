@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod bundle;
+pub mod fs_fixtures;
 mod leftovers;
 mod runtime;
 mod terminal;

@@ -368,12 +368,20 @@ pub(super) fn enter(plan: &InitPlan, root: OwnedFd) -> Result<(), InitFailure> {
         })?;
         chroot(".").step("pivot_root", || "chroot into the rootfs".to_string())?;
     } else if plan.namespaces.new_mount_ns {
-        // pivot_root(".", ".") stacks the old root on top of the new one;
-        // it is then made a slave (so its unmount does not reach the host)
-        // and detached. No directory for the old root is needed.
+        // pivot_root(".", ".") stacks the old root on top of the new one; no
+        // directory for it is needed. The old root is then made a recursive
+        // slave (so that detaching it does not reach the host) and detached.
+        // That mount(2) must name the old root itself: "." from our cwd is
+        // the new root under it, and making *that* a slave would turn the
+        // container's shared mounts into slaves. So cwd goes to the old root
+        // first, through an fd taken before the pivot (as runc does).
+        let old_root: OwnedFd = File::open("/")
+            .step("pivot_root", || "open the old root".to_string())?
+            .into();
         pivot_root(".", ".").step("pivot_root", || {
             format!("pivot_root into {}", plan.rootfs.display())
         })?;
+        fchdir(&old_root).step("pivot_root", || "chdir to the old root".to_string())?;
         mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
             .step("pivot_root", || "make the old root a slave".to_string())?;
         umount2(".", MntFlags::MNT_DETACH)
