@@ -40,6 +40,12 @@ pub enum Error {
     Sys { what: String, source: io::Error },
     #[error("container not running")]
     NotRunning,
+    /// runc's wording: "cannot exec in a paused container".
+    #[error("cannot {0} a paused container")]
+    Paused(&'static str),
+    /// `resume` of a container that is not paused (runc's wording).
+    #[error("container not paused")]
+    NotPaused,
     #[error("cannot start container {id}: it is {status}, not created")]
     NotCreated { id: String, status: String },
     #[error("cannot start container {id}: config.json has no process to run")]

@@ -49,6 +49,7 @@ pub use plan::{Console, CreateOptions};
 pub struct Runtime {
     state: state::StateRoot,
     proc_root: PathBuf,
+    sys_root: PathBuf,
 }
 
 impl Runtime {
@@ -57,12 +58,19 @@ impl Runtime {
         Runtime {
             state: state::StateRoot::new(root),
             proc_root: PathBuf::from("/proc"),
+            sys_root: PathBuf::from("/sys"),
         }
     }
 
     /// Reads process facts from another `/proc` (for tests).
     pub fn with_proc_root(mut self, proc_root: impl Into<PathBuf>) -> Self {
         self.proc_root = proc_root.into();
+        self
+    }
+
+    /// Reads host facts from another `/sys` (for tests).
+    pub fn with_sys_root(mut self, sys_root: impl Into<PathBuf>) -> Self {
+        self.sys_root = sys_root.into();
         self
     }
 

@@ -32,6 +32,51 @@ fn plan_err(path: impl Into<String>, message: impl Into<String>) -> PlanError {
     }
 }
 
+/// What capsa needs to know about the host to plan, detected once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// SELinux is enabled: labels in the config would have to be applied.
+    pub selinux: bool,
+}
+
+impl HostFacts {
+    /// Reads the facts under `sys_root` (`/sys` on a real host).
+    pub fn detect(sys_root: &std::path::Path) -> Self {
+        HostFacts {
+            selinux: sys_root.join("fs/selinux/enforce").exists(),
+        }
+    }
+}
+
+/// SELinux labels: on a host without SELinux there is nothing to label and
+/// they are ignored (as crun does; runc fails with EINVAL passing `context=`
+/// to the kernel); with SELinux, capsa cannot apply them yet and says so.
+fn check_labels(
+    spec: &ValidSpec,
+    process: Option<&capsa_spec::Process>,
+    host: &HostFacts,
+) -> Result<(), PlanError> {
+    let labels = [
+        ("linux.mountLabel", spec.linux.mount_label.as_ref()),
+        (
+            "process.selinuxLabel",
+            process.and_then(|p| p.selinux_label.as_ref()),
+        ),
+    ];
+    for (path, label) in labels {
+        if let Some(label) = label {
+            if host.selinux {
+                return Err(plan_err(
+                    path,
+                    "SELinux labels are not supported by capsa yet",
+                ));
+            }
+            tracing::debug!("{path} {label:?} ignored: SELinux is not enabled on this host");
+        }
+    }
+    Ok(())
+}
+
 /// What the caller of `create` asked for beyond the bundle.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -210,7 +255,9 @@ pub fn build_exec(
     init_pid: i32,
     proc_root: &std::path::Path,
     preserve_fds: u32,
+    host: &HostFacts,
 ) -> Result<ExecPlan, PlanError> {
+    check_labels(spec, Some(p), host)?;
     let base = proc_root.join(init_pid.to_string());
     let join = spec
         .linux
@@ -249,12 +296,40 @@ pub fn check_console(terminal: bool, console: Option<&Console>) -> Result<(), Pl
     }
 }
 
+/// The device cgroup rules: the config's, then an allow rule for every node
+/// of `linux.devices`, as runc does, so that the init can mknod what the
+/// config asks for and the container can use it. No rules at all means no
+/// device cgroup restrictions (as the spec says).
+pub fn device_cgroup_rules(spec: &ValidSpec) -> Vec<capsa_spec::DeviceRule> {
+    let mut rules = spec.linux.device_rules.clone();
+    if rules.is_empty() {
+        return rules;
+    }
+    for d in &spec.linux.devices {
+        let kind = match d.kind {
+            capsa_spec::DeviceKind::Char => 'c',
+            capsa_spec::DeviceKind::Block => 'b',
+            capsa_spec::DeviceKind::Fifo => continue,
+        };
+        rules.push(capsa_spec::DeviceRule {
+            allow: true,
+            kind,
+            major: Some(d.major),
+            minor: Some(d.minor),
+            access: "rwm".into(),
+        });
+    }
+    rules
+}
+
 /// Builds the init's plan.
 pub fn build(
     spec: &ValidSpec,
     opts: &CreateOptions,
     cgroup: ContainerCgroup,
+    host: &HostFacts,
 ) -> Result<InitPlan, PlanError> {
+    check_labels(spec, spec.process.as_ref(), host)?;
     let terminal = spec.process.as_ref().is_some_and(|p| p.terminal);
     check_console(terminal, opts.console.as_ref())?;
     let namespaces = namespaces(spec);
@@ -508,9 +583,14 @@ mod tests {
             bundle: "/b".into(),
             ..Default::default()
         };
-        build(&spec(namespaces, serde_json::json!({})), &opts, cgroup())
-            .unwrap()
-            .namespaces
+        build(
+            &spec(namespaces, serde_json::json!({})),
+            &opts,
+            cgroup(),
+            &HostFacts::default(),
+        )
+        .unwrap()
+        .namespaces
     }
 
     #[test]
@@ -573,6 +653,7 @@ mod tests {
             ),
             &opts,
             cgroup(),
+            &HostFacts::default(),
         )
         .unwrap();
         let p = plan.process.unwrap();
@@ -595,7 +676,7 @@ mod tests {
             serde_json::json!([{"type": "mount"}]),
             serde_json::json!({"mounts": [{"destination": "/x", "type": "tmpfs", "options": ["idmap"]}]}),
         );
-        let e = build(&s, &opts, cgroup()).unwrap_err();
+        let e = build(&s, &opts, cgroup(), &HostFacts::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "config.json: mounts[0].options: mount option \"idmap\" is not supported by capsa yet"
@@ -604,7 +685,9 @@ mod tests {
             console: Some(Console::Socket("/s".into())),
             ..opts
         };
-        let e = build(&s, &with_socket, cgroup()).unwrap_err().to_string();
+        let e = build(&s, &with_socket, cgroup(), &HostFacts::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot use console socket"), "{e}");
     }
 }

@@ -62,6 +62,35 @@ pub fn parse_process(bytes: &[u8]) -> Result<Process, SpecError> {
     validate::process(&raw).map_err(|e| e.in_file("process.json").strip_path_prefix("process."))
 }
 
+/// Parses the `LinuxResources` JSON that `capsa update --resources` reads
+/// (what containerd, CRI-O and podman send) and checks it as config.json's
+/// `linux.resources` is checked. Errors name the field as
+/// `linux.resources.<field>` and the file `--resources`.
+pub fn parse_resources(bytes: &[u8]) -> Result<oci_spec::runtime::LinuxResources, SpecError> {
+    const FILE: &str = "--resources";
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let raw: oci_spec::runtime::LinuxResources = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| {
+            let path = match e.path().to_string() {
+                p if p == "." => "linux.resources".to_string(),
+                p => format!("linux.resources.{p}"),
+            };
+            error::from_serde(path, e.into_inner()).in_file(FILE)
+        })?;
+    de.end()
+        .map_err(|e| error::from_serde(String::new(), e).in_file(FILE))?;
+    validate_resources(&raw).map_err(|e| e.in_file(FILE))?;
+    Ok(raw)
+}
+
+/// Checks a `LinuxResources` that did not come through [`parse`] or
+/// [`parse_resources`] (a library caller's own value).
+pub fn validate_resources(r: &oci_spec::runtime::LinuxResources) -> Result<(), SpecError> {
+    validate::resources::validate(r)
+}
+
+pub use validate::resources::SWAPPINESS_UNSET;
+
 /// Decodes JSON into oci-spec types, keeping the JSON path of the first
 /// value of the wrong shape (`linux.namespaces[2].type`).
 fn decode(bytes: &[u8]) -> Result<oci_spec::runtime::Spec, SpecError> {

@@ -48,6 +48,8 @@ pub struct Process {
     pub rlimits: Vec<Rlimit>,
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
+    /// `selinuxLabel`; see `Linux::mount_label`.
+    pub selinux_label: Option<String>,
 }
 
 /// `process.user`.
@@ -240,6 +242,14 @@ pub struct Linux {
     /// `linux.seccomp`, as oci-spec decoded it; checked by `validate` for
     /// what capsa supports, compiled to BPF by the Linux crate.
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// `linux.mountLabel`: an SELinux context. Kept here; the Linux crate
+    /// decides, knowing the host, whether it can apply it.
+    pub mount_label: Option<String>,
+    /// `linux.resources`, as oci-spec decoded it (`devices` included, also
+    /// typed in `device_rules`); checked by `validate` for what needs no
+    /// host, written to the cgroup files by the Linux crate.
+    #[serde(default)]
+    pub resources: Option<oci_spec::runtime::LinuxResources>,
 }
 
 /// `linux.timeOffsets` entry for a clock of the time namespace.

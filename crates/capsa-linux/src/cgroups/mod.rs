@@ -1,5 +1,6 @@
-//! cgroups: where a container's cgroup lives, and the lifecycle of its
-//! directories (create, join, list, remove). Resource limits come later.
+//! cgroups: where a container's cgroup lives, the lifecycle of its
+//! directories (create, join, list, remove), its resource limits and its
+//! freezer.
 //!
 //! capsa drives cgroupfs directly; the systemd driver is not supported yet.
 //! The flow is one way:
@@ -16,15 +17,24 @@
 //!    `state.json` (serialize it *after* `create`, which records the parent
 //!    directories it made), so later commands such as `delete` reload it and
 //!    never need to detect the host again.
+//! 4. [`ContainerCgroup::apply_resources`] writes `linux.resources` (at
+//!    create and `update`; `devices.rs` has the device rules), and
+//!    [`ContainerCgroup::freeze`] / [`ContainerCgroup::thaw`] pause and
+//!    resume. On a hybrid host each controller is taken from the v1
+//!    hierarchy that has it, else from cgroup2 (hugetlb on this kind of
+//!    host), see `resources.rs`.
 //!
 //! Every path is a parameter, so the tests run on fake trees in a tempdir.
 
 mod devices;
 mod dirs;
+mod freezer;
 mod host;
+mod limits;
 mod path;
 #[cfg(test)]
 mod real_host_tests;
+mod resources;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -122,6 +132,56 @@ pub enum CgroupError {
     /// A resource this host cannot apply through cgroupfs yet.
     #[error("{0} is not supported by capsa yet")]
     Unsupported(&'static str),
+
+    /// The control file a resource needs is not there: this kernel, or the
+    /// controller as this host mounts it, cannot apply the value.
+    #[error("linux.resources.{field}: {path} does not exist on this host, so the value cannot be applied")]
+    ResourceFileMissing { field: String, path: PathBuf },
+
+    /// The kernel refused a resource's value.
+    #[error("linux.resources.{field}: cannot write {value:?} to {path}: {source}")]
+    ResourceWrite {
+        field: String,
+        path: PathBuf,
+        value: String,
+        source: io::Error,
+    },
+
+    /// A control file a resource depends on could not be read.
+    #[error("linux.resources.{field}: cannot read {path}: {source}")]
+    ResourceRead {
+        field: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+
+    /// No hierarchy of the host has the controller a resource needs.
+    #[error("linux.resources.{field}: needs the {controller} controller, {reason}")]
+    ControllerMissing {
+        field: String,
+        controller: String,
+        reason: String,
+    },
+
+    /// A value this host's cgroup version cannot express, or one refused by
+    /// a check (`checkBeforeUpdate`).
+    #[error("linux.resources.{field}: {reason}")]
+    ResourceRefused { field: String, reason: String },
+
+    /// Pausing needs the v1 freezer or cgroup v2, and the host has neither.
+    #[error(
+        "cannot {action}: the host has no cgroup v1 freezer hierarchy and no cgroup v2 hierarchy"
+    )]
+    NoFreezer { action: &'static str },
+
+    /// The freezer did not reach the state asked for.
+    #[error("cannot {action}: {path} still reads {state:?} after {waited_ms} ms")]
+    FreezeTimeout {
+        action: &'static str,
+        path: PathBuf,
+        state: String,
+        waited_ms: u128,
+    },
 }
 
 /// A container's cgroup: one directory in every hierarchy of the host.

@@ -123,3 +123,208 @@ fn container_cgroup_lifecycle_on_the_real_host() {
         }
     }
 }
+
+fn real_host_cgroup(tag: &str) -> ContainerCgroup {
+    assert!(
+        Uid::effective().is_root(),
+        "this test needs root: it creates cgroups under /sys/fs/cgroup"
+    );
+    let host = CgroupHost::detect(
+        Path::new("/proc/self/mountinfo"),
+        Path::new("/proc/self/cgroup"),
+    )
+    .unwrap();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let id = format!("capsa-test-{tag}-{}-{nanos}", std::process::id());
+    host.container_cgroup(None, &id).unwrap()
+}
+
+/// The container's directory of a controller and whether it is cgroup2.
+fn dir_of(cgroup: &ContainerCgroup, v1: &str, v2: &str) -> (std::path::PathBuf, bool) {
+    let c = super::resources::Resolver::new(cgroup)
+        .controller("test", Some(v1), Some(v2))
+        .unwrap();
+    (c.dir, c.v2)
+}
+
+fn read_trimmed(dir: &Path, file: &str) -> String {
+    fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
+        .trim()
+        .to_string()
+}
+
+#[test]
+#[ignore = "needs root and real cgroups"]
+fn resources_are_applied_to_a_real_cgroup() {
+    let cgroup = real_host_cgroup("res");
+    cgroup.create().unwrap();
+    let _cleanup = Cleanup {
+        cgroup: &cgroup,
+        children: Vec::new(),
+    };
+    let r: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+        "memory": {"limit": 67108864, "swap": 134217728, "reservation": 33554432},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 17}
+    }))
+    .unwrap();
+    cgroup.apply_resources(&r).unwrap();
+
+    let (mem, v2) = dir_of(&cgroup, "memory", "memory");
+    if v2 {
+        assert_eq!(read_trimmed(&mem, "memory.max"), "67108864");
+        assert_eq!(read_trimmed(&mem, "memory.low"), "33554432");
+        if mem.join("memory.swap.max").exists() {
+            assert_eq!(read_trimmed(&mem, "memory.swap.max"), "67108864");
+        }
+    } else {
+        assert_eq!(read_trimmed(&mem, "memory.limit_in_bytes"), "67108864");
+        assert_eq!(read_trimmed(&mem, "memory.soft_limit_in_bytes"), "33554432");
+        if mem.join("memory.memsw.limit_in_bytes").exists() {
+            assert_eq!(
+                read_trimmed(&mem, "memory.memsw.limit_in_bytes"),
+                "134217728"
+            );
+        }
+    }
+    let (cpu, v2) = dir_of(&cgroup, "cpu", "cpu");
+    if v2 {
+        assert_eq!(read_trimmed(&cpu, "cpu.weight"), "20");
+        assert_eq!(read_trimmed(&cpu, "cpu.max"), "20000 100000");
+    } else {
+        assert_eq!(read_trimmed(&cpu, "cpu.shares"), "512");
+        assert_eq!(read_trimmed(&cpu, "cpu.cfs_quota_us"), "20000");
+        assert_eq!(read_trimmed(&cpu, "cpu.cfs_period_us"), "100000");
+    }
+    let (cpuset, _) = dir_of(&cgroup, "cpuset", "cpuset");
+    assert_eq!(read_trimmed(&cpuset, "cpuset.cpus"), "0");
+    assert_eq!(read_trimmed(&cpuset, "cpuset.mems"), "0");
+    let (pids, _) = dir_of(&cgroup, "pids", "pids");
+    assert_eq!(read_trimmed(&pids, "pids.max"), "17");
+
+    // An update: unlimited pids, a new quota, memory limit unlimited.
+    let r: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+        "memory": {"limit": -1, "swap": -1},
+        "cpu": {"quota": -1, "period": 50000},
+        "pids": {"limit": -1}
+    }))
+    .unwrap();
+    cgroup.apply_resources(&r).unwrap();
+    assert_eq!(read_trimmed(&pids, "pids.max"), "max");
+    let (_, v2) = dir_of(&cgroup, "cpu", "cpu");
+    if v2 {
+        assert_eq!(read_trimmed(&cpu, "cpu.max"), "max 50000");
+    } else {
+        assert_eq!(read_trimmed(&cpu, "cpu.cfs_quota_us"), "-1");
+        assert_eq!(read_trimmed(&cpu, "cpu.cfs_period_us"), "50000");
+    }
+
+    // A CPU this host lacks: the kernel refuses, the error names the field.
+    let r: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(serde_json::json!({"cpu": {"cpus": "0-4095"}})).unwrap();
+    let err = cgroup.apply_resources(&r).unwrap_err().to_string();
+    assert!(
+        err.starts_with("linux.resources.cpu.cpus: cannot write \"0-4095\" to ")
+            && err.contains("cpuset.cpus"),
+        "{err}"
+    );
+    assert_eq!(read_trimmed(&cpuset, "cpuset.cpus"), "0");
+}
+
+#[test]
+#[ignore = "needs root and real cgroups"]
+fn hugetlb_on_the_cgroup2_side_of_a_hybrid_host() {
+    let cgroup = real_host_cgroup("huge");
+    let Some(v2) = cgroup.hierarchies().iter().find(|h| h.is_v2()) else {
+        eprintln!("no cgroup2 hierarchy: nothing to test");
+        return;
+    };
+    let listed = fs::read_to_string(v2.mount_point().join("cgroup.controllers")).unwrap();
+    let v1_has = cgroup
+        .hierarchies()
+        .iter()
+        .any(|h| h.controllers().iter().any(|c| c == "hugetlb"));
+    if v1_has || !listed.split_whitespace().any(|c| c == "hugetlb") {
+        eprintln!("hugetlb is not a cgroup2-only controller here: nothing to test");
+        return;
+    }
+    cgroup.create().unwrap();
+    let _cleanup = Cleanup {
+        cgroup: &cgroup,
+        children: Vec::new(),
+    };
+    let r: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]
+    }))
+    .unwrap();
+    cgroup.apply_resources(&r).unwrap();
+    assert_eq!(read_trimmed(v2.dir(), "hugetlb.2MB.max"), "4194304");
+    let parent = v2.dir().parent().unwrap();
+    assert!(read_trimmed(parent, "cgroup.subtree_control")
+        .split_whitespace()
+        .any(|c| c == "hugetlb"));
+}
+
+/// A shell loop appending to a file every 10 ms: it grows while the
+/// process runs and stops while it is frozen.
+fn ticker(file: &Path) -> (Child, i32) {
+    let script = format!("while :; do echo x >> {}; sleep 0.01; done", file.display());
+    let child = Command::new("sh").arg("-c").arg(script).spawn().unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    (child, pid)
+}
+
+fn size(file: &Path) -> u64 {
+    fs::metadata(file).map(|m| m.len()).unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs root and real cgroups"]
+fn freeze_and_thaw_a_real_process() {
+    let cgroup = real_host_cgroup("freeze");
+    cgroup.create().unwrap();
+    let mut cleanup = Cleanup {
+        cgroup: &cgroup,
+        children: Vec::new(),
+    };
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let (child, pid) = ticker(out.path());
+    cleanup.children.push(child);
+    cgroup.add_process(pid).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(size(out.path()) > 0, "the ticker never ran");
+
+    cgroup.freeze().unwrap();
+    assert!(cgroup.is_frozen().unwrap());
+    let frozen_at = size(out.path());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        size(out.path()),
+        frozen_at,
+        "a frozen process made progress"
+    );
+
+    cgroup.thaw().unwrap();
+    assert!(!cgroup.is_frozen().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        size(out.path()) > frozen_at,
+        "the thawed process did not continue"
+    );
+
+    // SIGKILL to a frozen process takes effect once it is thawed.
+    cgroup.freeze().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    cgroup.thaw().unwrap();
+    let mut child = cleanup.children.pop().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "{status:?}");
+}

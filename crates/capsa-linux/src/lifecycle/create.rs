@@ -48,14 +48,18 @@ impl Runtime {
             &self.proc_root.join("self/cgroup"),
         )?;
         let cgroup = host.container_cgroup(spec.linux.cgroups_path.as_deref(), &opts.id)?;
-        let plan = plan::build(&spec, opts, cgroup.clone())?;
+        let host_facts = plan::HostFacts::detect(&self.sys_root);
+        let plan = plan::build(&spec, opts, cgroup.clone(), &host_facts)?;
 
         // From here on, everything made is undone on failure.
         let dir = self.state.claim(&opts.id)?;
         let mut rollback = Rollback::new(dir, self.proc_root.clone());
         cgroup.create()?;
         rollback.cgroup = Some(cgroup.clone());
-        cgroup.apply_device_rules(&spec.linux.device_rules)?;
+        cgroup.apply_device_rules(&plan::device_cgroup_rules(&spec))?;
+        if let Some(resources) = &spec.linux.resources {
+            cgroup.apply_resources(resources)?;
+        }
         let fifo = make_fifo(&rollback.dir().fifo_path())?;
         let (parent_end, init_end) =
             channel_pair().map_err(Error::sys("socketpair for the init pipe"))?;

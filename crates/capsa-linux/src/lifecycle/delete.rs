@@ -25,7 +25,7 @@ impl Runtime {
         };
         let st = dir.load()?;
         let status = self.status_of(&dir, &st);
-        if status == ContainerStatus::Running && !force {
+        if matches!(status, ContainerStatus::Running | ContainerStatus::Paused) && !force {
             return Err(Error::NotStopped {
                 id: id.to_string(),
                 status: status.to_string(),

@@ -68,6 +68,8 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// Where the pty master goes when the process has a terminal.
     pub console: Option<Console>,
+    /// `--ignore-paused`: exec into a paused container anyway.
+    pub ignore_paused: bool,
 }
 
 impl Runtime {
@@ -77,8 +79,12 @@ impl Runtime {
         let dir = self.state.open(&opts.id)?;
         let st = dir.load()?;
         let status = self.status_of(&dir, &st);
-        if status == ContainerStatus::Stopped {
-            return Err(Error::NotRunning);
+        match status {
+            ContainerStatus::Stopped => return Err(Error::NotRunning),
+            // runc's rule: a frozen container cannot take a new process
+            // (it would freeze at once) unless the caller says it knows.
+            ContainerStatus::Paused if !opts.ignore_paused => return Err(Error::Paused("exec in")),
+            _ => {}
         }
         let process = match &opts.process {
             ExecProcess::Given(p) => p.clone(),
@@ -91,6 +97,7 @@ impl Runtime {
             st.init_pid,
             &self.proc_root,
             opts.preserve_fds,
+            &plan::HostFacts::detect(&self.sys_root),
         )?;
         let (parent_end, child_end) =
             channel_pair().map_err(Error::sys("socketpair for the exec pipe"))?;

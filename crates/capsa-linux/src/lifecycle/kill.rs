@@ -19,10 +19,18 @@ impl Runtime {
         if status == ContainerStatus::Stopped {
             return if all { Ok(()) } else { Err(Error::NotRunning) };
         }
+        // A frozen v1 task cannot die until thawed: thaw after a SIGKILL
+        // (as runc does); other signals wait for `resume`.
+        let thaw = || {
+            if status == ContainerStatus::Paused && signal == Signal::SIGKILL {
+                super::pause::thaw_to_kill(&st.cgroup);
+            }
+        };
         if all {
             for pid in st.cgroup.pids()? {
                 let _ = kill(Pid::from_raw(pid), signal);
             }
+            thaw();
             return Ok(());
         }
         // Through a pidfd opened after the liveness check: the signal cannot
@@ -34,7 +42,9 @@ impl Runtime {
                 "send {signal} to the container init ({})",
                 st.init_pid
             ))(e),
-        })
+        })?;
+        thaw();
+        Ok(())
     }
 }
 

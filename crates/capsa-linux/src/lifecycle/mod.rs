@@ -1,13 +1,16 @@
 //! The container lifecycle as the runtime spec defines it: `create`,
-//! `start`, `state`, `kill`, `delete` (and `run`, their composition). Each
-//! operation holds the container's state-dir lock for its whole run.
+//! `start`, `state`, `kill`, `delete` (and `run`, their composition), plus
+//! runc's `pause`, `resume` and `update`. Each operation holds the
+//! container's state-dir lock for its whole run.
 
 mod create;
 mod delete;
 mod exec;
 mod kill;
+mod pause;
 mod query;
 mod start;
+mod update;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -140,8 +143,10 @@ impl Drop for Rollback {
 }
 
 /// SIGKILL to every process of the cgroup (containers without their own pid
-/// namespace leave children behind their init).
+/// namespace leave children behind their init). A paused container is
+/// thawed first: a frozen v1 task cannot die until it runs again.
 pub(crate) fn kill_all(cg: &ContainerCgroup) {
+    pause::thaw_to_kill(cg);
     for pid in cg.pids().unwrap_or_default() {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
     }

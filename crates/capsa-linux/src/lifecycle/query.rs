@@ -1,7 +1,7 @@
 //! `state` and `list`: a container's status is derived, never stored, so it
 //! cannot go stale: the init alive (same pid *and* start time, not a zombie)
-//! with the exec fifo present is `created`, alive without it `running`, and
-//! anything else `stopped`.
+//! in a frozen cgroup is `paused`, alive with the exec fifo present
+//! `created`, alive without it `running`, and anything else `stopped`.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,7 @@ use crate::{procfs, Runtime};
 pub enum ContainerStatus {
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -24,6 +25,7 @@ impl ContainerStatus {
         match self {
             ContainerStatus::Created => "created",
             ContainerStatus::Running => "running",
+            ContainerStatus::Paused => "paused",
             ContainerStatus::Stopped => "stopped",
         }
     }
@@ -57,6 +59,12 @@ impl Runtime {
     pub(crate) fn status_of(&self, dir: &ContainerDir, st: &ContainerState) -> ContainerStatus {
         if !procfs::is_alive(&self.proc_root, st.init_pid, st.init_start_time) {
             ContainerStatus::Stopped
+        } else if st.cgroup.is_frozen().unwrap_or_else(|e| {
+            tracing::debug!("cannot read the freezer state: {e}");
+            false
+        }) {
+            // Before `created`, as runc: a created container can be paused.
+            ContainerStatus::Paused
         } else if dir.fifo_path().exists() {
             ContainerStatus::Created
         } else {

@@ -52,7 +52,11 @@ impl Runtime {
             // container. The init is exiting already; make sure it is gone
             // before we report, so `state` then says `stopped`.
             let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
-            super::wait_gone(&self.proc_root, st.init_pid, std::time::Duration::from_secs(5));
+            super::wait_gone(
+                &self.proc_root,
+                st.init_pid,
+                std::time::Duration::from_secs(5),
+            );
             return Err(e);
         }
         self.wait_until_settled(st.init_pid, st.init_start_time);

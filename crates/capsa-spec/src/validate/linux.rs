@@ -74,6 +74,8 @@ pub(super) fn validate(linux: Option<&oci::Linux>) -> Result<Linux, SpecError> {
         rootfs_propagation: propagation(l.rootfs_propagation().as_deref())?,
         time_offsets,
         seccomp: l.seccomp().clone(),
+        mount_label: l.mount_label().clone().filter(|s| !s.is_empty()),
+        resources: l.resources().clone(),
     })
 }
 
@@ -134,53 +136,8 @@ fn refuse_unsupported(l: &oci::Linux) -> Result<(), SpecError> {
             "moving network devices",
         ));
     }
-    if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(SpecError::unsupported(
-            "linux.mountLabel",
-            "SELinux mount labels",
-        ));
-    }
     if let Some(r) = l.resources() {
-        let unsupported = [
-            (
-                "memory",
-                r.memory().is_some_and(|m| m != oci::LinuxMemory::default()),
-            ),
-            (
-                "cpu",
-                r.cpu()
-                    .as_ref()
-                    .is_some_and(|c| *c != oci::LinuxCpu::default()),
-            ),
-            ("pids", r.pids().is_some()),
-            (
-                "blockIO",
-                r.block_io()
-                    .as_ref()
-                    .is_some_and(|b| *b != oci::LinuxBlockIo::default()),
-            ),
-            (
-                "hugepageLimits",
-                r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
-            ),
-            (
-                "network",
-                r.network()
-                    .as_ref()
-                    .is_some_and(|n| *n != oci::LinuxNetwork::default()),
-            ),
-            ("rdma", r.rdma().as_ref().is_some_and(|m| !m.is_empty())),
-            (
-                "unified",
-                r.unified().as_ref().is_some_and(|m| !m.is_empty()),
-            ),
-        ];
-        if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
-            return Err(SpecError::unsupported(
-                format!("linux.resources.{field}"),
-                format!("the {field} resource limit"),
-            ));
-        }
+        super::resources::validate(r)?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod linux;
 mod process;
+pub(crate) mod resources;
 
 pub(crate) use process::validate as process;
 

@@ -47,6 +47,7 @@ pub(crate) fn validate(p: &oci::Process) -> Result<Process, SpecError> {
         rlimits: rlimits(p.rlimits().as_deref().unwrap_or_default())?,
         no_new_privileges: p.no_new_privileges().unwrap_or(false),
         oom_score_adj: p.oom_score_adj(),
+        selinux_label: p.selinux_label().clone().filter(|s| !s.is_empty()),
     })
 }
 
@@ -58,12 +59,6 @@ fn refuse_unsupported(p: &oci::Process) -> Result<(), SpecError> {
         return Err(SpecError::unsupported(
             "process.apparmorProfile",
             "AppArmor",
-        ));
-    }
-    if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(SpecError::unsupported(
-            "process.selinuxLabel",
-            "SELinux labels",
         ));
     }
     if p.io_priority().is_some() {

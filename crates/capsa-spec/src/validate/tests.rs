@@ -148,8 +148,8 @@ fn unsupported_features_are_named() {
         "config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY is not supported by capsa yet"
     );
     let mut v = minimal();
-    v["linux"]["resources"] = json!({"memory": {"limit": 1000000}});
-    assert!(err(v).starts_with("config.json: linux.resources.memory:"));
+    v["linux"]["intelRdt"] = json!({"closID": "x"});
+    assert!(err(v).starts_with("config.json: linux.intelRdt:"));
     let mut v = minimal();
     v["process"]["apparmorProfile"] = json!("docker-default");
     assert!(err(v).starts_with("config.json: process.apparmorProfile:"));
@@ -220,4 +220,41 @@ fn trailing_garbage_is_a_syntax_error() {
     let text = format!("{} x", minimal());
     let e = parse(text.as_bytes(), Path::new("/b")).unwrap_err();
     assert!(matches!(e, SpecError::Syntax { .. }), "{e}");
+}
+
+#[test]
+fn resources_are_kept_raw_and_checked() {
+    let mut v = minimal();
+    v["linux"]["resources"] = json!({"memory": {"limit": 1000000}, "pids": {"limit": 10}});
+    let s = check(v).unwrap();
+    let r = s.linux.resources.unwrap();
+    assert_eq!(r.memory().unwrap().limit(), Some(1000000));
+    assert_eq!(r.pids().unwrap().limit(), 10);
+    let mut v = minimal();
+    v["linux"]["resources"] = json!({"memory": {"limit": -5}});
+    assert!(err(v).starts_with("config.json: linux.resources.memory.limit:"));
+}
+
+#[test]
+fn update_resources_name_their_fields() {
+    let r = crate::parse_resources(br#"{"pids": {"limit": 5}, "cpu": {"shares": 512}}"#).unwrap();
+    assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(512));
+    let e = crate::parse_resources(br#"{"cpu": {"shares": "x"}}"#).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("--resources: linux.resources.cpu.shares:"),
+        "{e}"
+    );
+    let e = crate::parse_resources(br#"{"cpu": {"cpus": "0-"}}"#).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("--resources: linux.resources.cpu.cpus:"),
+        "{e}"
+    );
+    let e = crate::parse_resources(br#""x""#).unwrap_err();
+    assert!(
+        e.to_string().starts_with("--resources: linux.resources:"),
+        "{e}"
+    );
+    assert!(crate::parse_resources(b"{} x").is_err());
 }

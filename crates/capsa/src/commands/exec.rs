@@ -53,6 +53,7 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> CommandResult {
     };
     let opts = ExecOptions {
         console,
+        ignore_paused: a.ignore_paused,
         id: a.id.clone(),
         process,
         pid_file: a

@@ -3,9 +3,11 @@
 mod exec;
 mod features;
 mod lifecycle;
+mod pause;
 mod run;
 mod spec;
 mod tty;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,9 +71,9 @@ pub fn dispatch(cli: Cli, logger: &Logger) -> CommandResult {
         Command::Spec(a) => spec::spec(a),
         Command::Features => features::features(),
         Command::Exec(a) => exec::exec(&rt, *a),
-        Command::Pause(_) => Err(CommandError::Unsupported("pause")),
-        Command::Resume(_) => Err(CommandError::Unsupported("resume")),
-        Command::Update(_) => Err(CommandError::Unsupported("update")),
+        Command::Pause(a) => pause::pause(&rt, &a.id),
+        Command::Resume(a) => pause::resume(&rt, &a.id),
+        Command::Update(a) => update::update(&rt, a),
         Command::Events(_) => Err(CommandError::Unsupported("events")),
     }
 }
