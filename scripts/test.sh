@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, unit tests,
-# integration tests against real bundles as root, and the OCI validation
-# ratchet. Installs what it needs from Debian.
+# integration tests against real bundles as root, the OCI validation
+# ratchet, and smoke tests on a pure cgroup v2 host (a qemu VM). Installs
+# what it needs from Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -24,3 +25,7 @@ cargo test --workspace --no-fail-fast -- --include-ignored
 
 step "OCI validation ratchet"
 integration_test/conformance/run-ratchet.sh "$PWD/target/debug/capsa"
+
+step "a pure cgroup v2 host: smoke tests in a qemu VM"
+cargo build --release -q -p capsa
+integration_test/vm/run-v2.sh "$PWD/target/release/capsa"
