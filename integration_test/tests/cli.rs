@@ -611,19 +611,41 @@ fn exec_refuses_unsupported_flags_by_name() {
     assert!(!pid_file.exists(), "a refused exec wrote the pid file");
 
     // The other exec flags capsa does not implement are refused by name, not ignored.
-    if capsa_only("exec --apparmor, --process-label and --pidfd-socket are refused by name") {
-        let socket = ctx.base().join("pidfd.sock");
+    if capsa_only("exec --apparmor and --process-label are refused by name") {
         for (flag, value) in [
             ("--cgroup", "sub"),
             ("--apparmor", "unconfined"),
             ("--process-label", "system_u:system_r:container_t:s0"),
-            ("--pidfd-socket", path_str(&socket)),
         ] {
             let out = ctx.cmd(&["exec", flag, value, &id, "true"]);
             let line = out.assert_error_line();
             assert!(line.contains(flag), "the error should name {flag}:\n{out}");
         }
-        assert!(!socket.exists(), "a refused exec created the pidfd socket");
+    }
+    // --pidfd-socket (runc 1.2; capsa has it): one message with one fd, a pidfd of
+    // the exec'd process.
+    if capsa_only("exec --pidfd-socket sends a pidfd (runc 1.1.5 has no such flag)") {
+        let socket = capsa_integration_test::ConsoleSocket::bind(ctx.base().join("pidfd.sock"));
+        let out = ctx.cmd(&[
+            "exec",
+            "--detach",
+            "--pidfd-socket",
+            socket.path_str(),
+            &id,
+            "sleep",
+            "1",
+        ]);
+        out.assert_silent_success();
+        let got = socket.recv_master(std::time::Duration::from_secs(10));
+        let link = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&got.master)
+        ))
+        .expect("readlink of the received fd");
+        assert!(
+            link.to_string_lossy().contains("pidfd"),
+            "not a pidfd: {link:?}"
+        );
     }
 
     // Nothing ran: the exec that works still does, and only the init is left.

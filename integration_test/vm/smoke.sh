@@ -198,34 +198,64 @@ else
   fail lifecycle "cannot make the bundle"
 fi
 
-# ---- 3. device rules: refused clearly on v2 ---------------------------------
+# ---- 3. device rules: an eBPF device program on v2 --------------------------
 
+# add_mknod BUNDLE: CAP_MKNOD in every capability set, so that a refused
+# mknod is the device filter's doing.
+add_mknod() {
+  sed -i 's/"CAP_KILL",/"CAP_KILL", "CAP_MKNOD",/' "$WORK/$1/config.json"
+  grep -q CAP_MKNOD "$WORK/$1/config.json"
+}
+
+# The config as `capsa spec` writes it: deny every device. The default
+# devices stay usable; a block device cannot even be made.
 id=ctr-devices
-if mkbundle devices '["true"]' keep; then
+script='head -c1 /dev/null >/dev/null && echo null-ok; head -c1 /dev/full >/dev/null && echo full-ok; head -c1 /dev/zero >/dev/null && echo zero-ok; mknod /dev/blk7 b 7 0 && echo mknod-ok; true'
+if mkbundle devices "[\"sh\", \"-c\", \"$script\"]" keep && add_mknod devices; then
   if ! grep -q '"devices"' "$WORK/devices/config.json"; then
-    skip devices-refused-clearly "capsa spec no longer writes linux.resources.devices"
-  elif capsa create --bundle "$WORK/devices" "$id" >"$WORK/devices.out" 2>&1; then
-    # capsa accepted the rules: then they must be enforced (eBPF), which
-    # this smoke test does not check yet.
-    skip devices-refused-clearly "capsa accepted linux.resources.devices on v2 (device controller landed?)"
-    capsa start "$id" >/dev/null 2>&1
+    fail devices-default "capsa spec no longer writes linux.resources.devices"
   else
-    lines=$(grep -c . "$WORK/devices.out")
-    if [ "$lines" = 1 ] && grep -qi 'devices' "$WORK/devices.out"; then
-      pass devices-refused-clearly
-      echo "# devices error: $(cat "$WORK/devices.out")"
+    out=$(capsa run --bundle "$WORK/devices" "$id" 2>"$WORK/devices.err")
+    st=$?
+    err=$(one_line <"$WORK/devices.err")
+    if [ "$st" != 0 ]; then
+      fail devices-default "capsa run exited $st: $err"
+    elif [ "$(echo "$out" | one_line)" = "null-ok full-ok zero-ok" ]; then
+      pass devices-default-devices-usable
     else
-      fail devices-refused-clearly "expected one error line naming devices, got $lines lines: $(one_line <"$WORK/devices.out")"
+      fail devices-default-devices-usable "stdout \"$(echo "$out" | one_line)\", stderr: $err"
     fi
-    if [ ! -e "$CG/capsa/$id" ] && ! capsa state "$id" >/dev/null 2>&1; then
-      pass devices-refusal-leaves-nothing
+    if [ "$st" = 0 ] && ! echo "$out" | grep -q mknod-ok && echo "$err" | grep -q 'Operation not permitted'; then
+      pass devices-mknod-refused
     else
-      fail devices-refusal-leaves-nothing "the refused container left $CG/capsa/$id or its state"
+      fail devices-mknod-refused "mknod of b 7:0 was not refused with EPERM: stdout \"$(echo "$out" | one_line)\", stderr: $err"
     fi
+    echo "# devices-default stderr: $err"
+    if [ ! -e "$CG/capsa/$id" ]; then pass devices-cgroup-removed; else fail devices-cgroup-removed "$CG/capsa/$id left"; fi
   fi
   cleanup_ctr "$id"
 else
   fail devices "cannot make the bundle"
+fi
+
+# Rules of its own: mknod of b 7:0 allowed, reading it still refused.
+id=ctr-devices-m
+script='mknod /dev/blk7 b 7 0 && echo mknod-ok; head -c1 /dev/blk7 >/dev/null && echo read-ok; head -c1 /dev/null >/dev/null && echo null-ok; true'
+res='{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "b", "major": 7, "minor": 0, "access": "m"}]}'
+if mkbundle devices-m "[\"sh\", \"-c\", \"$script\"]" "$res" && add_mknod devices-m; then
+  out=$(capsa run --bundle "$WORK/devices-m" "$id" 2>"$WORK/devices-m.err")
+  st=$?
+  err=$(one_line <"$WORK/devices-m.err")
+  echo "# devices-m stderr: $err"
+  if [ "$st" = 0 ] && [ "$(echo "$out" | one_line)" = "mknod-ok null-ok" ] &&
+    echo "$err" | grep -q 'blk7.*Operation not permitted'; then
+    pass devices-read-refused
+  else
+    fail devices-read-refused "status $st, stdout \"$(echo "$out" | one_line)\", stderr: $err"
+  fi
+  cleanup_ctr "$id"
+else
+  fail devices-m "cannot make the bundle"
 fi
 
 # ---- 4. resource limits (SKIP while capsa answers "not supported") ----------

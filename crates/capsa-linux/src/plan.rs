@@ -86,6 +86,11 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     /// Where the pty master goes when `process.terminal` is set.
     pub console: Option<Console>,
+    /// `--pidfd-socket`: a pidfd of the init is sent there once created.
+    pub pidfd_socket: Option<PathBuf>,
+    /// capsa's own `NOTIFY_SOCKET` (systemd's): the container gets a socket
+    /// of its own, which `start` proxies.
+    pub notify_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     /// Pass fds 3 .. 3+N-1 to the container process.

@@ -5,6 +5,7 @@
 //!   <id>/                 claimed by mkdir(2): EEXIST means the id is taken
 //!     state.json          written to state.json.tmp, fsynced, renamed over
 //!     exec.fifo           exists from create until start: init blocks on it
+//!     notify/notify.sock  with NOTIFY_SOCKET: the container's sd_notify socket
 //! ```
 //!
 //! Every command that reads or changes a container holds an exclusive
@@ -27,6 +28,7 @@ use crate::cgroups::ContainerCgroup;
 
 const STATE_FILE: &str = "state.json";
 const FIFO_FILE: &str = "exec.fifo";
+const NOTIFY_DIR: &str = "notify";
 
 /// Errors of the state root.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,11 @@ impl StateRoot {
 
     pub fn path(&self) -> &Path {
         &self.root
+    }
+
+    /// Where `<id>`'s notify directory will be (before it is claimed).
+    pub fn notify_dir_of(&self, id: &str) -> PathBuf {
+        self.root.join(id).join(NOTIFY_DIR)
     }
 
     /// Claims a new id: creates `<root>/<id>` (failing if it exists) and
@@ -198,6 +205,11 @@ impl ContainerDir {
     pub fn lock_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
         self._lock.as_raw_fd()
+    }
+
+    /// The directory of the sd_notify proxy socket (`NOTIFY_SOCKET`).
+    pub fn notify_dir(&self) -> PathBuf {
+        self.dir.join(NOTIFY_DIR)
     }
 
     /// The exec fifo the init blocks on until `start`.

@@ -26,6 +26,7 @@
 //!
 //! Every path is a parameter, so the tests run on fake trees in a tempdir.
 
+mod bpf_devices;
 mod devices;
 mod dirs;
 mod freezer;
@@ -128,6 +129,14 @@ pub enum CgroupError {
          (processes are still running in it)"
     )]
     StillBusy { path: PathBuf, attempts: u32 },
+
+    /// The cgroup v2 device filter (an eBPF program) could not be set up.
+    #[error("linux.resources.devices: cannot {action} {path}: {source}")]
+    DeviceProgram {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 
     /// A resource this host cannot apply through cgroupfs yet.
     #[error("{0} is not supported by capsa yet")]

@@ -11,14 +11,12 @@
 //! 5. start a new session and make the slave our controlling terminal and
 //!    our stdin, stdout and stderr.
 
-use std::io::IoSlice;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, setsid};
 
 use super::paths::{self, fd_path};
@@ -64,15 +62,7 @@ pub(super) fn setup(
         )
         .step(step, || format!("bind {name} over /dev/console"))?;
     }
-    let fds = [master.as_raw_fd()];
-    sendmsg::<()>(
-        console.as_raw_fd(),
-        &[IoSlice::new(name.as_bytes())],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .step(step, || {
+    sys::fdpass::send_fd(console, name.as_bytes(), &master).step(step, || {
         "send the pty master over the console socket".to_string()
     })?;
     drop(master);

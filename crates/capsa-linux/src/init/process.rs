@@ -19,7 +19,6 @@
 //! The umask is set last, just before exec, by `exec`.
 
 use std::ffi::CString;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use caps::CapSet;
@@ -120,6 +119,13 @@ pub(super) fn prepare(
     caps::set(None, CapSet::Inheritable, &p.caps.inheritable)
         .map_err(cap_err("process.capabilities.inheritable: capset".into()))?;
     for cap in &p.caps.ambient {
+        // The kernel raises an ambient capability only if it is permitted and
+        // inheritable; runc skips the others (its own `spec` lists ambient
+        // capabilities that are not inheritable), so capsa does too, noting it.
+        if !(p.caps.permitted.contains(cap) && p.caps.inheritable.contains(cap)) {
+            tracing::warn!("process.capabilities.ambient: {cap} is not both permitted and inheritable; not raised");
+            continue;
+        }
         caps::raise(None, CapSet::Ambient, *cap).map_err(cap_err(format!(
             "process.capabilities.ambient: raise {cap}"
         )))?;
@@ -167,6 +173,11 @@ fn find_program(arg0: &str, env: &[String]) -> Result<String, InitFailure> {
     if arg0.contains('/') {
         return match std::fs::metadata(arg0) {
             Ok(m) if m.is_dir() => Err(failure("exec", format!("exec: {arg0:?}: is a directory"))),
+            // As the container's user, like runc's eaccess check, so that a
+            // program we could not exec fails `create`, not `start`.
+            Ok(_) if nix::unistd::access(arg0, nix::unistd::AccessFlags::X_OK).is_err() => Err(
+                failure("exec", format!("exec: {arg0:?}: permission denied")),
+            ),
             Ok(_) => Ok(arg0.to_string()),
             Err(e) => Err(failure(
                 "exec",
@@ -183,7 +194,9 @@ fn find_program(arg0: &str, env: &[String]) -> Result<String, InitFailure> {
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate = Path::new(dir).join(arg0);
         if let Ok(m) = std::fs::metadata(&candidate) {
-            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+            if m.is_file()
+                && nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok()
+            {
                 return Ok(candidate.to_string_lossy().into_owned());
             }
         }
@@ -208,7 +221,7 @@ pub(super) fn exec(e: Exec) -> Result<std::convert::Infallible, InitFailure> {
     let err = nix::unistd::execve(&e.path, &e.args, &e.env).unwrap_err();
     Err(failure(
         "exec",
-        format!("exec {:?}: {}", e.path, err.desc().to_lowercase()),
+        format!("exec: {:?}: {}", e.path, err.desc().to_lowercase()),
     ))
 }
 

@@ -27,7 +27,11 @@ impl Runtime {
     /// spec's `create` says. Returns the init's host pid.
     pub fn create(&self, opts: &CreateOptions) -> Result<i32, Error> {
         validate_id(&opts.id)?;
-        let spec = capsa_spec::load(&opts.bundle)?;
+        let mut spec = capsa_spec::load(&opts.bundle)?;
+        let notify_dir = self.state.notify_dir_of(&opts.id);
+        if opts.notify_socket.is_some() {
+            super::notify::add_to_spec(&mut spec, &notify_dir);
+        }
         match fs::metadata(&spec.root.path) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
@@ -54,6 +58,12 @@ impl Runtime {
         // From here on, everything made is undone on failure.
         let dir = self.state.claim(&opts.id)?;
         let mut rollback = Rollback::new(dir, self.proc_root.clone());
+        if opts.notify_socket.is_some() {
+            fs::create_dir(&notify_dir)
+                .map_err(Error::sys(format!("mkdir {}", notify_dir.display())))?;
+            fs::set_permissions(&notify_dir, fs::Permissions::from_mode(0o755))
+                .map_err(Error::sys(format!("chmod {}", notify_dir.display())))?;
+        }
         cgroup.create()?;
         rollback.cgroup = Some(cgroup.clone());
         cgroup.apply_device_rules(&plan::device_cgroup_rules(&spec))?;
@@ -114,6 +124,9 @@ impl Runtime {
             spec,
         };
         rollback.dir().save(&state)?;
+        if let Some(path) = &opts.pidfd_socket {
+            super::send_pidfd(path, init_pid)?;
+        }
         if let Some(pid_file) = &opts.pid_file {
             write_pid_file(pid_file, init_pid)?;
         }

@@ -70,6 +70,8 @@ pub struct ExecOptions {
     pub console: Option<Console>,
     /// `--ignore-paused`: exec into a paused container anyway.
     pub ignore_paused: bool,
+    /// `--pidfd-socket`: a pidfd of the process is sent there.
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 impl Runtime {
@@ -166,6 +168,9 @@ impl Runtime {
                 .into())
             }
             Err(e) => return Err(e.into()),
+        }
+        if let Some(path) = &opts.pidfd_socket {
+            super::send_pidfd(path, pid)?;
         }
         if let Some(pid_file) = &opts.pid_file {
             write_pid_file(pid_file, pid)?;

@@ -7,6 +7,7 @@ mod create;
 mod delete;
 mod exec;
 mod kill;
+mod notify;
 mod pause;
 mod query;
 mod start;
@@ -44,6 +45,18 @@ pub(crate) fn hook_state(spec: &ValidSpec, id: &str, status: &str, pid: i32) -> 
         "annotations": spec.annotations,
     })
     .to_string()
+}
+
+/// `--pidfd-socket`: sends a pidfd of `pid` to the caller's socket, with
+/// the console socket's framing (runc 1.2, go-runc's `--pidfd-socket`).
+pub(crate) fn send_pidfd(path: &std::path::Path, pid: i32) -> Result<(), Error> {
+    let pidfd = sys::pidfd_open(pid).map_err(Error::sys(format!("pidfd_open {pid}")))?;
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(Error::sys(format!(
+        "connect to the pidfd socket {}",
+        path.display()
+    )))?;
+    sys::fdpass::send_fd(&sock, b"pidfd", &pidfd)
+        .map_err(Error::sys(format!("send a pidfd over {}", path.display())))
 }
 
 /// Runs hooks in order; the first failure stops them and is returned.

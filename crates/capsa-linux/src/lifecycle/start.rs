@@ -24,6 +24,17 @@ impl Runtime {
     /// Starts a created container. Returns the warnings of failed poststart
     /// hooks (the spec says they must not fail `start`).
     pub fn start(&self, id: &str) -> Result<Vec<String>, Error> {
+        self.start_notify(id, None)
+    }
+
+    /// `start`, proxying sd_notify to `notify_socket` (capsa's own
+    /// `NOTIFY_SOCKET`) when the container was created with a notify socket:
+    /// returns once the container said `READY=1` or exited, as runc does.
+    pub fn start_notify(
+        &self,
+        id: &str,
+        notify_socket: Option<&std::path::Path>,
+    ) -> Result<Vec<String>, Error> {
         let dir = self.state.open(id)?;
         let st = dir.load()?;
         let status = self.status_of(&dir, &st);
@@ -47,6 +58,12 @@ impl Runtime {
             self.destroy(dir, &st, true);
             return Err(e);
         }
+        let notify = match notify_socket {
+            Some(host) if dir.notify_dir().is_dir() => {
+                Some((host, super::notify::listen(&dir.notify_dir())?))
+            }
+            _ => None,
+        };
         if let Err(e) = release_init(&dir, &st, &pidfd) {
             // A startContainer hook or the exec failed: the spec says stop the
             // container. The init is exiting already; make sure it is gone
@@ -60,6 +77,12 @@ impl Runtime {
             return Err(e);
         }
         self.wait_until_settled(st.init_pid, st.init_start_time);
+        if let Some((host, listener)) = &notify {
+            // Waiting for READY=1 may take long: other commands on this
+            // container must not wait for the lock meanwhile.
+            drop(dir);
+            super::notify::forward_until_ready(listener, host, &pidfd, st.init_pid)?;
+        }
         let running = hook_state(&st.spec, id, "running", st.init_pid);
         Ok(run_hooks_warn(
             "poststart",

@@ -39,3 +39,19 @@ pub fn recv_fd(sock: &impl AsFd, wait: bool) -> io::Result<Option<(Vec<u8>, Owne
     let payload = iov[0][..n].to_vec();
     Ok(fd.map(|fd| (payload, fd)))
 }
+
+/// Sends `payload` and one fd in one message: the framing go-runc and
+/// conmon expect on console and pidfd sockets (exactly one `SCM_RIGHTS`
+/// message carrying one fd, a non-empty payload under 4096 bytes).
+pub fn send_fd(sock: &impl AsFd, payload: &[u8], fd: &impl AsFd) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage};
+    let fds = [fd.as_fd().as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_fd().as_raw_fd(),
+        &[std::io::IoSlice::new(payload)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! context (what, where) a user needs.
 #![allow(unsafe_code)]
 
+pub mod bpf;
 mod exe;
 pub mod fdpass;
 pub mod mount_attr;

@@ -13,9 +13,6 @@ use super::{tty, CommandError, CommandResult};
 use crate::cli::ExecArgs;
 
 pub fn exec(rt: &Runtime, a: ExecArgs) -> CommandResult {
-    if a.pidfd_socket.is_some() {
-        return Err(CommandError::Unsupported("--pidfd-socket"));
-    }
     if a.apparmor.is_some() || a.process_label.is_some() {
         return Err(CommandError::Unsupported(
             "exec --apparmor/--process-label (no LSM support)",
@@ -54,6 +51,7 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> CommandResult {
     let opts = ExecOptions {
         console,
         ignore_paused: a.ignore_paused,
+        pidfd_socket: a.pidfd_socket.clone(),
         id: a.id.clone(),
         process,
         pid_file: a

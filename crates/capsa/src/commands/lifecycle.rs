@@ -14,9 +14,6 @@ pub fn create_options(a: &CreateArgs) -> Result<CreateOptions, CommandError> {
         what: format!("bundle {}", a.bundle.display()),
         source: e,
     })?;
-    if a.pidfd_socket.is_some() {
-        return Err(CommandError::Unsupported("--pidfd-socket"));
-    }
     Ok(CreateOptions {
         id: a.id.clone(),
         bundle,
@@ -30,11 +27,20 @@ pub fn create_options(a: &CreateArgs) -> Result<CreateOptions, CommandError> {
                 source: e,
             })?,
         console: a.console_socket.clone().map(capsa_linux::Console::Socket),
+        pidfd_socket: a.pidfd_socket.clone(),
+        notify_socket: notify_socket(),
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         listen_fds: listen_fds(),
         preserve_fds: a.preserve_fds,
     })
+}
+
+/// systemd's `NOTIFY_SOCKET`, when capsa runs as a notify service.
+pub fn notify_socket() -> Option<std::path::PathBuf> {
+    std::env::var_os("NOTIFY_SOCKET")
+        .filter(|s| !s.is_empty())
+        .map(std::path::PathBuf::from)
 }
 
 /// The sockets systemd passed us for socket activation: `LISTEN_FDS`, when
@@ -71,7 +77,7 @@ pub fn create(rt: &Runtime, a: CreateArgs) -> CommandResult {
 }
 
 pub fn start(rt: &Runtime, id: &str, logger: &Logger) -> CommandResult {
-    for w in rt.start(id)? {
+    for w in rt.start_notify(id, notify_socket().as_deref())? {
         warn(logger, &w);
     }
     Ok(ExitCode::SUCCESS)

@@ -71,7 +71,7 @@ pub fn run(rt: &Runtime, a: RunArgs, logger: &Logger) -> CommandResult {
 }
 
 fn start_or_delete(rt: &Runtime, id: &str, logger: &Logger) -> Result<(), CommandError> {
-    match rt.start(id) {
+    match rt.start_notify(id, super::lifecycle::notify_socket().as_deref()) {
         Ok(warnings) => {
             for w in warnings {
                 logger.warn(&w);
