@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, unit tests,
 # integration tests against real bundles as root, the OCI validation
-# ratchet, and smoke tests on a pure cgroup v2 host (a qemu VM). Installs
-# what it needs from Debian.
+# ratchet, smoke tests on a pure cgroup v2 host (a qemu VM), and podman and
+# containerd driving capsa. Installs what it needs from Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -29,3 +29,6 @@ integration_test/conformance/run-ratchet.sh "$PWD/target/debug/capsa"
 step "a pure cgroup v2 host: smoke tests in a qemu VM"
 cargo build --release -q -p capsa
 integration_test/vm/run-v2.sh "$PWD/target/release/capsa"
+
+step "real clients: podman (conmon) and containerd (ctr) on capsa"
+integration_test/clients/run.sh "$PWD/target/release/capsa"

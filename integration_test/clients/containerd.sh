@@ -244,7 +244,6 @@ c_no_leftovers() {
 
 containerd_suite() {
   export SUITE_FILE=containerd.sh
-  local pd="capsa creates the container even though process.args[0] is not executable; runc 1.1 refuses at create, capsa only at start: ctr says 'OCI runtime start failed: unable to start container process: exec \"/usr/local/bin/not-executable\": permission denied' instead of 'OCI runtime create failed: ...'"
   t "ctr run --rm: output, exit code, cleanup" c_run_rm
   t "ctr run -d: init is the shim's child, in /<ns>/<id>" c_run_detached
   t "ctr run -t through a pty" c_run_tty
@@ -255,7 +254,7 @@ containerd_suite() {
   t "ctr task metrics (--memory-limit, --cpus)" c_metrics
   t "ctr task kill (TERM, --all), delete, delete --force" c_kill_and_delete
   t "ctr run: failed create surfaces the runtime's last JSON error line" c_failed_create
-  t --known-bug "$pd" "ctr run: non-executable is refused at create" c_failed_create_not_executable
+  t "ctr run: non-executable is refused at create" c_failed_create_not_executable
   t "ctr run: 6 in parallel" c_parallel
   t "containerd: no leftovers from any container of this suite" c_no_leftovers
 }

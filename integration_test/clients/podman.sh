@@ -387,12 +387,11 @@ p_no_leftovers() {
 
 podman_suite() {
   export SUITE_FILE=podman.sh
-  local pd="capsa creates the container even though process.args[0] is not executable; runc 1.1 refuses at create (eaccess before the exec fifo), so podman reports 'OCI permission denied'. capsa fails only at 'start': podman prints \"Error: \`$RT start <id>\` failed: exit status 1\" (exit code 126 only by podman's generic fallback)"
   t "podman run --rm: stdout and stderr" p_run_output
   t "podman run: exit codes 1, 42, 255" p_run_exit_codes
   t "podman run: missing binary -> 127 with the runtime's message" p_run_missing_binary
   t "podman run: non-executable -> 126, 'permission denied'" p_run_not_executable
-  t --known-bug "$pd" "podman run: non-executable is refused at create (OCI permission denied)" p_run_not_executable_at_create
+  t "podman run: non-executable is refused at create (OCI permission denied)" p_run_not_executable_at_create
   t "podman run -i: stdin" p_run_stdin
   t "podman run -it through a pty" p_run_it_pty
   t "podman run --rm leaves nothing behind" p_run_rm_cleans_up
