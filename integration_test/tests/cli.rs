@@ -581,8 +581,8 @@ fn exec_refuses_unsupported_flags_by_name() {
     let pid = state_pid(&ctx.state(&id));
 
     // What containerd and conmon send, plus a sub-cgroup that does not exist: every
-    // runtime fails (capsa has no `exec --cgroup`; runc finds no such sub-cgroup), and a
-    // failed exec writes no pid file and leaves the container as it was.
+    // runtime fails (neither finds such a sub-cgroup), and a failed exec writes no pid
+    // file and leaves the container as it was.
     let process = ctx.base().join("process.json");
     fs::write(
         &process,
@@ -602,10 +602,10 @@ fn exec_refuses_unsupported_flags_by_name() {
         &id,
     ]);
     let line = out.assert_error_line();
-    if capsa_only("exec --cgroup is refused by name") {
+    if capsa_only("capsa's error names the missing sub-cgroup") {
         assert!(
-            line.contains("--cgroup"),
-            "the error should name --cgroup:\n{out}"
+            line.contains("no-such-sub-cgroup"),
+            "the error should name the sub-cgroup:\n{out}"
         );
     }
     assert!(!pid_file.exists(), "a refused exec wrote the pid file");
@@ -613,7 +613,6 @@ fn exec_refuses_unsupported_flags_by_name() {
     // The other exec flags capsa does not implement are refused by name, not ignored.
     if capsa_only("exec --apparmor and --process-label are refused by name") {
         for (flag, value) in [
-            ("--cgroup", "sub"),
             ("--apparmor", "unconfined"),
             ("--process-label", "system_u:system_r:container_t:s0"),
         ] {

@@ -689,3 +689,54 @@ fn delete_force_kills_exec_processes_too() {
     assert!(!pid_alive(init), "delete --force left the init {init}");
     ctx.assert_nothing_left(&id, &b);
 }
+
+/// `exec --cgroup sub`: the process runs in an existing sub-cgroup of the
+/// container's cgroup (runc's flag; `controller:path` limits it to one v1
+/// controller).
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let ctx = Ctx::new();
+    let (id, mut b) = ctx.id_and_bundle("execcg");
+    b.sh("exec sleep 1000");
+    ctx.create_and_start(&b, &id);
+    let init = ctx.state(&id)["pid"].as_i64().expect("pid");
+    // The container's cgroup as the host sees it, in every hierarchy.
+    let own = std::fs::read_to_string(format!("/proc/{init}/cgroup")).expect("init's cgroup");
+    let mut made = Vec::new();
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrl, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let mount = if ctrl.is_empty() {
+            "/sys/fs/cgroup/unified".to_string()
+        } else {
+            format!("/sys/fs/cgroup/{}", ctrl.trim_start_matches("name="))
+        };
+        let dir = std::path::Path::new(&mount)
+            .join(path.trim_start_matches('/'))
+            .join("sub");
+        if std::fs::create_dir_all(&dir).is_ok() {
+            // A new v1 cpuset cgroup takes no task until it has cpus and mems.
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(v) = std::fs::read_to_string(dir.parent().expect("parent").join(f)) {
+                    let _ = std::fs::write(dir.join(f), v.trim());
+                }
+            }
+            made.push(dir);
+        }
+    }
+    let out = ctx.cmd(&["exec", "--cgroup", "sub", &id, "cat", "/proc/self/cgroup"]);
+    out.assert_success();
+    assert!(
+        out.stdout.lines().any(|l| l.ends_with("/sub")),
+        "not in the sub-cgroup:\n{out}"
+    );
+    ctx.delete_force(&id).assert_silent_success();
+    for dir in made.iter().rev() {
+        let _ = std::fs::remove_dir(dir);
+    }
+    ctx.assert_nothing_left(&id, &b);
+}

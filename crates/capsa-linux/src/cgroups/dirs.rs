@@ -60,6 +60,37 @@ impl ContainerCgroup {
         Ok(())
     }
 
+    /// Moves `pid` into existing sub-cgroups of the container's cgroup
+    /// (`exec --cgroup`): `subs` holds `path` (every hierarchy) or
+    /// `controller:path` (the v1 hierarchies with that controller; on v2 the
+    /// controller part is ignored, as runc does). Hierarchies not named stay
+    /// at the container's own cgroup.
+    pub fn add_process_to_sub(&self, pid: i32, subs: &[String]) -> Result<(), CgroupError> {
+        for hierarchy in &self.hierarchies {
+            let mut dir = hierarchy.dir.clone();
+            for spec in subs {
+                let (controller, path) = match spec.split_once(':') {
+                    Some((c, p)) => (Some(c), p),
+                    None => (None, spec.as_str()),
+                };
+                let applies = hierarchy.is_v2
+                    || controller.is_none_or(|c| hierarchy.controllers.iter().any(|h| h == c));
+                if !applies {
+                    continue;
+                }
+                let rel = path.trim_start_matches('/');
+                if rel.is_empty() || rel.split('/').any(|c| c == ".." || c == ".") {
+                    return Err(CgroupError::InvalidPath { path: spec.clone(), reason: "exec --cgroup needs a relative path inside the container's cgroup, without . or .." });
+                }
+                dir = hierarchy.dir.join(rel);
+            }
+            let path = dir.join("cgroup.procs");
+            write_file_existing(&path, &pid.to_string())
+                .map_err(|source| CgroupError::AddProcess { pid, path, source })?;
+        }
+        Ok(())
+    }
+
     /// Every process in the container's cgroup and the cgroups nested in
     /// it, sorted and without duplicates. Read from the v2 hierarchy if there
     /// is one, else from v1 `pids`, `freezer` or the first hierarchy. Empty
@@ -181,6 +212,15 @@ fn copy_cpuset(parent: &Path, dir: &Path) -> Result<(), CgroupError> {
 /// One `write` of the whole value: cgroup files take one value per write.
 /// `create` is only there so plain files can stand in for cgroupfs in tests;
 /// on cgroupfs the control files always exist.
+/// Writes to a cgroup file that must already exist (a sub-cgroup named by
+/// the user: creating it would hide a typo).
+fn write_file_existing(path: &Path, value: &str) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .write_all(value.as_bytes())
+}
+
 pub(super) fn write_file(path: &Path, value: &str) -> io::Result<()> {
     OpenOptions::new()
         .write(true)

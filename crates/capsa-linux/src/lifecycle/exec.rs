@@ -72,6 +72,8 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     /// `--pidfd-socket`: a pidfd of the process is sent there.
     pub pidfd_socket: Option<PathBuf>,
+    /// `--cgroup`: existing sub-cgroups of the container's to run in.
+    pub sub_cgroups: Vec<String>,
 }
 
 impl Runtime {
@@ -130,7 +132,12 @@ impl Runtime {
             let _ = waitpid(Pid::from_raw(pid), None);
         };
         // E1: the process belongs to the container's cgroup from its start.
-        if let Err(e) = st.cgroup.add_process(child) {
+        let joined = if opts.sub_cgroups.is_empty() {
+            st.cgroup.add_process(child)
+        } else {
+            st.cgroup.add_process_to_sub(child, &opts.sub_cgroups)
+        };
+        if let Err(e) = joined {
             let _ = nix::sys::signal::kill(Pid::from_raw(child), nix::sys::signal::Signal::SIGKILL);
             reap(child);
             return Err(e.into());

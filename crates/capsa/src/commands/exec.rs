@@ -18,9 +18,6 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> CommandResult {
             "exec --apparmor/--process-label (no LSM support)",
         ));
     }
-    if !a.cgroup.is_empty() {
-        return Err(CommandError::Unsupported("exec --cgroup"));
-    }
     let process = match &a.process {
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|e| CommandError::Io {
@@ -52,6 +49,7 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> CommandResult {
         console,
         ignore_paused: a.ignore_paused,
         pidfd_socket: a.pidfd_socket.clone(),
+        sub_cgroups: a.cgroup.clone(),
         id: a.id.clone(),
         process,
         pid_file: a
