@@ -25,6 +25,7 @@ mod bundle;
 pub mod fs_fixtures;
 mod leftovers;
 mod runtime;
+pub mod security;
 mod terminal;
 
 pub use bundle::{Bundle, Hook, BUSYBOX, CONTAINER_PATH, HOOK_KINDS, MARKER_VAR};

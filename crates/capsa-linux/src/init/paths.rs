@@ -14,6 +14,23 @@ use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{mkdirat, Mode};
 
+/// openat2(2) with RESOLVE_IN_ROOT fails with EAGAIN when a rename
+/// anywhere on the system races its `..` resolution; the man page says to
+/// retry. Bounded, so a host renaming without pause cannot hang us.
+fn openat2_retry(
+    dir: std::os::fd::BorrowedFd<'_>,
+    path: &Path,
+    how: OpenHow,
+) -> nix::Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match openat2(dir, path, how) {
+            Err(Errno::EAGAIN) if tries < 128 => tries += 1,
+            other => return other,
+        }
+    }
+}
+
 fn how(flags: OFlag, mode: Mode) -> OpenHow {
     OpenHow::new()
         .flags(flags | OFlag::O_CLOEXEC)
@@ -36,7 +53,7 @@ pub fn relative(path: &Path) -> PathBuf {
 
 /// Opens `path` inside `root` as an `O_PATH` fd.
 pub fn open_path(root: &impl AsFd, path: &Path) -> nix::Result<OwnedFd> {
-    openat2(
+    openat2_retry(
         root.as_fd(),
         &relative(path),
         how(OFlag::O_PATH, Mode::empty()),
@@ -46,9 +63,9 @@ pub fn open_path(root: &impl AsFd, path: &Path) -> nix::Result<OwnedFd> {
 /// Creates every missing directory of `path` inside `root` and returns an
 /// `O_PATH` fd of the last one.
 pub fn mkdir_all(root: &impl AsFd, path: &Path, mode: Mode) -> nix::Result<OwnedFd> {
-    let mut dir = openat2(
+    let mut dir = openat2_retry(
         root.as_fd(),
-        ".",
+        Path::new("."),
         how(OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()),
     )?;
     let mut so_far = PathBuf::new();
@@ -65,7 +82,7 @@ pub fn mkdir_all(root: &impl AsFd, path: &Path, mode: Mode) -> nix::Result<Owned
             Err(e) => return Err(e),
         }
         so_far.push(name);
-        dir = openat2(
+        dir = openat2_retry(
             root.as_fd(),
             &so_far,
             how(OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()),
@@ -80,7 +97,7 @@ pub fn create_file(root: &impl AsFd, path: &Path) -> nix::Result<OwnedFd> {
     if let Some(parent) = path.parent() {
         mkdir_all(root, parent, Mode::from_bits_truncate(0o755))?;
     }
-    match openat2(
+    match openat2_retry(
         root.as_fd(),
         &relative(path),
         how(
