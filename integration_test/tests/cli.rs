@@ -247,20 +247,15 @@ fn features_is_valid_json_on_stdout_only() {
                 .unwrap_or_else(|| panic!("mountOptions holds a non-string: {f}"))
         })
         .collect();
-    if capsa_only(
-        "capsa advertises rro (mount_setattr) but not idmap mounts, which it does not implement",
-    ) {
-        assert!(opts.contains(&"rro"), "mountOptions lacks rro: {opts:?}");
-        for not in ["idmap", "ridmap"] {
-            assert!(
-                !opts.contains(&not),
-                "mountOptions advertises {not:?}, which capsa does not implement: {opts:?}"
-            );
+    if capsa_only("capsa advertises rro (mount_setattr) and idmapped mounts (idmap, ridmap)") {
+        for want in ["rro", "idmap", "ridmap"] {
+            assert!(opts.contains(&want), "mountOptions lacks {want}: {opts:?}");
         }
-        assert_ne!(
+        // containerd reads this to decide whether it may ask for idmapped mounts.
+        assert_eq!(
             f.pointer("/linux/mountExtensions/idmap/enabled"),
             Some(&Value::Bool(true)),
-            "linux.mountExtensions.idmap.enabled must not be true: {f}"
+            "linux.mountExtensions.idmap.enabled must be true: {f}"
         );
     }
 }

@@ -39,7 +39,8 @@ use std::path::PathBuf;
 
 pub use error::Error;
 pub use lifecycle::{
-    parse_signal, ContainerStatus, ExecOptions, ExecOverrides, ExecProcess, StateReport,
+    parse_signal, ContainerStatus, Event, EventKind, EventStream, ExecOptions, ExecOverrides,
+    ExecProcess, StateReport,
 };
 pub use plan::{Console, CreateOptions};
 

@@ -23,6 +23,21 @@ pub struct ParsedOptions {
     pub recursive_attr: MountAttr,
     /// `tmpcopyup`: a tmpfs starts with a copy of what the directory held.
     pub tmpcopyup: bool,
+    /// `idmap` or `ridmap` (the last one given wins, as in runc).
+    pub idmap: Idmap,
+}
+
+/// The id mapping an option asks for (its user namespace comes from the
+/// mount's `uidMappings`/`gidMappings` or the container's, see `plan.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Idmap {
+    /// No option (the mount may still be idmapped by its own mappings).
+    #[default]
+    None,
+    /// `idmap`: the mapping is set on the top mount only, also of an `rbind`.
+    Top,
+    /// `ridmap`: on every mount of the bound subtree.
+    Recursive,
 }
 
 impl Default for ParsedOptions {
@@ -35,6 +50,7 @@ impl Default for ParsedOptions {
             data: String::new(),
             recursive_attr: MountAttr::default(),
             tmpcopyup: false,
+            idmap: Idmap::None,
         }
     }
 }
@@ -143,11 +159,6 @@ fn recursive_option(name: &str) -> Option<(u64, u64)> {
     })
 }
 
-/// Options that capsa recognises but does not implement yet: refused by name
-/// rather than passed to the filesystem as data, where they would fail with a
-/// bare EINVAL or, worse, be ignored.
-const NOT_YET: &[&str] = &["idmap", "ridmap"];
-
 /// Every option `parse` implements, for the features document.
 pub fn supported() -> Vec<&'static str> {
     let flags = [
@@ -191,19 +202,22 @@ pub fn supported() -> Vec<&'static str> {
         .chain(propagation.iter())
         .copied()
         .chain(["bind", "rbind", "tmpcopyup", "nosymfollow", "symfollow"])
+        .chain(["idmap", "ridmap"])
         .chain(RECURSIVE.iter().copied())
         .collect();
     debug_assert!(all.iter().all(|o| flag_option(o).is_some()
         || propagation_option(o).is_some()
         || recursive_option(o).is_some()
         || o.ends_with("bind")
+        || o.ends_with("idmap")
         || *o == "tmpcopyup"));
     all.sort_unstable();
     all
 }
 
-/// Parses one entry's options. `Err` names the option capsa refuses.
-pub fn parse(options: &[String]) -> Result<ParsedOptions, String> {
+/// Parses one entry's options. Every option is known or passed on as data
+/// (which the filesystem, not capsa, accepts or refuses).
+pub fn parse(options: &[String]) -> ParsedOptions {
     let mut out = ParsedOptions::default();
     let mut data = Vec::new();
     for opt in options {
@@ -227,16 +241,16 @@ pub fn parse(options: &[String]) -> Result<ParsedOptions, String> {
             a.attr_set = (a.attr_set & !clr) | set;
         } else if opt == "tmpcopyup" {
             out.tmpcopyup = true;
-        } else if NOT_YET.contains(&opt) {
-            return Err(format!(
-                "mount option {opt:?} is not supported by capsa yet"
-            ));
+        } else if opt == "idmap" {
+            out.idmap = Idmap::Top;
+        } else if opt == "ridmap" {
+            out.idmap = Idmap::Recursive;
         } else if !opt.is_empty() {
             data.push(opt);
         }
     }
     out.data = data.join(",");
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -244,7 +258,7 @@ mod tests {
     use super::*;
 
     fn p(opts: &[&str]) -> ParsedOptions {
-        parse(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        parse(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
     #[test]
@@ -275,9 +289,15 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_options_are_refused_by_name() {
-        let e = parse(&["idmap".to_string()]).unwrap_err();
-        assert_eq!(e, "mount option \"idmap\" is not supported by capsa yet");
+    fn idmap_options_are_not_filesystem_data() {
+        assert_eq!(p(&["bind"]).idmap, Idmap::None);
+        let o = p(&["rbind", "idmap", "ro"]);
+        assert_eq!(o.idmap, Idmap::Top);
+        assert!(o.data.is_empty() && o.recursive);
+        assert_eq!(p(&["bind", "ridmap"]).idmap, Idmap::Recursive);
+        // The last one wins, as in runc.
+        assert_eq!(p(&["ridmap", "idmap"]).idmap, Idmap::Top);
+        assert!(supported().contains(&"idmap") && supported().contains(&"ridmap"));
     }
 
     #[test]
@@ -297,6 +317,6 @@ mod tests {
         let o = p(&["nosymfollow", "tmpcopyup"]);
         assert_eq!(o.flags.bits(), MS_NOSYMFOLLOW);
         assert!(o.tmpcopyup);
-        assert!(supported().contains(&"rro") && !supported().contains(&"idmap"));
+        assert!(supported().contains(&"rro"));
     }
 }

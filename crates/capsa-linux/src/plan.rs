@@ -178,6 +178,33 @@ pub struct MountStep {
     pub kind: String,
     pub source: Option<PathBuf>,
     pub options: ParsedOptions,
+    /// An idmapped bind mount (`idmap`, `ridmap`, or mappings of its own):
+    /// `create` makes it, detached, before it forks the init (see
+    /// `init/idmap.rs`), and the init attaches it at the destination.
+    pub idmap: Option<IdmapPlan>,
+}
+
+/// How a bind mount is idmapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdmapPlan {
+    /// `ridmap`: every mount of the bound subtree gets the mapping, not only
+    /// the top one.
+    pub recursive: bool,
+    pub userns: IdmapUserns,
+}
+
+/// The user namespace whose mappings an idmapped mount takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdmapUserns {
+    /// Made for the mount with these mappings: the mount's own, or the
+    /// container's new user namespace's.
+    Mappings {
+        uid: Vec<IdMapping>,
+        gid: Vec<IdMapping>,
+    },
+    /// The user namespace the container joins (`linux.namespaces[].path`),
+    /// for a mount without mappings of its own (as runc).
+    Path(PathBuf),
 }
 
 /// The container's process.
@@ -343,14 +370,18 @@ pub fn build(
         .iter()
         .enumerate()
         .map(|(index, m)| {
-            let options = mount_options::parse(&m.options)
-                .map_err(|e| plan_err(format!("mounts[{index}].options"), e))?;
+            let mut options = mount_options::parse(&m.options);
+            let idmap = idmap(index, m, &spec.linux, &options)?;
+            // An idmapped mount is a bind mount (validated), also when only
+            // its type says so.
+            options.bind |= idmap.is_some();
             Ok(MountStep {
                 index,
                 destination: m.destination.clone(),
                 kind: m.kind.clone(),
                 source: m.source.clone(),
                 options,
+                idmap,
             })
         })
         .collect::<Result<Vec<_>, PlanError>>()?;
@@ -404,6 +435,47 @@ pub fn build(
         process,
         seccomp,
     })
+}
+
+/// runc 1.2's rules: the mount's own mappings if it has some, else those of
+/// the container's user namespace (new: its configured mappings; joined: the
+/// namespace itself).
+fn idmap(
+    index: usize,
+    m: &capsa_spec::Mount,
+    linux: &capsa_spec::Linux,
+    options: &ParsedOptions,
+) -> Result<Option<IdmapPlan>, PlanError> {
+    if !m.is_idmapped() {
+        return Ok(None);
+    }
+    let userns = if !m.uid_mappings.is_empty() {
+        IdmapUserns::Mappings {
+            uid: m.uid_mappings.clone(),
+            gid: m.gid_mappings.clone(),
+        }
+    } else {
+        match linux.namespace(NamespaceKind::User) {
+            Some(capsa_spec::Namespace {
+                path: Some(path), ..
+            }) => IdmapUserns::Path(path.clone()),
+            Some(_) => IdmapUserns::Mappings {
+                uid: linux.uid_mappings.clone(),
+                gid: linux.gid_mappings.clone(),
+            },
+            // capsa-spec refuses this already.
+            None => {
+                return Err(plan_err(
+                    format!("mounts[{index}].options"),
+                    "an idmapped mount needs uidMappings and gidMappings or a user namespace",
+                ))
+            }
+        }
+    };
+    Ok(Some(IdmapPlan {
+        recursive: options.idmap == mount_options::Idmap::Recursive,
+        userns,
+    }))
 }
 
 /// The `CLONE_NEW*` flag of a namespace kind.
@@ -671,28 +743,103 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_mount_options_and_console_sockets_are_refused_by_path() {
+    fn console_sockets_without_a_terminal_are_refused_by_path() {
+        let opts = CreateOptions {
+            id: "x".into(),
+            bundle: "/b".into(),
+            console: Some(Console::Socket("/s".into())),
+            ..Default::default()
+        };
+        let s = spec(
+            serde_json::json!([{"type": "mount"}]),
+            serde_json::json!({}),
+        );
+        let e = build(&s, &opts, cgroup(), &HostFacts::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot use console socket"), "{e}");
+    }
+
+    fn idmaps(namespaces: serde_json::Value, mounts: serde_json::Value) -> Vec<Option<IdmapPlan>> {
         let opts = CreateOptions {
             id: "x".into(),
             bundle: "/b".into(),
             ..Default::default()
         };
-        let s = spec(
-            serde_json::json!([{"type": "mount"}]),
-            serde_json::json!({"mounts": [{"destination": "/x", "type": "tmpfs", "options": ["idmap"]}]}),
+        let s = spec(namespaces, serde_json::json!({ "mounts": mounts }));
+        build(&s, &opts, cgroup(), &HostFacts::default())
+            .unwrap()
+            .mounts
+            .into_iter()
+            .map(|m| {
+                assert!(m.idmap.is_none() || m.options.bind, "{m:?}");
+                m.idmap
+            })
+            .collect()
+    }
+
+    #[test]
+    fn idmapped_mounts_take_their_own_mappings_or_the_containers() {
+        let own = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        let mine = vec![IdMapping {
+            container_id: 0,
+            host_id: 1000,
+            size: 1,
+        }];
+        let container = vec![IdMapping {
+            container_id: 0,
+            host_id: 1000,
+            size: 10,
+        }];
+        let plans = idmaps(
+            serde_json::json!([{"type": "mount"}, {"type": "user"}]),
+            serde_json::json!([
+                {"destination": "/a", "source": "/a", "options": ["bind"]},
+                {"destination": "/b", "source": "/b", "options": ["rbind", "idmap"],
+                 "uidMappings": own, "gidMappings": own},
+                {"destination": "/c", "source": "/c", "type": "bind",
+                 "uidMappings": own, "gidMappings": own},
+                {"destination": "/d", "source": "/d", "options": ["rbind", "ridmap"]},
+            ]),
         );
-        let e = build(&s, &opts, cgroup(), &HostFacts::default()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "config.json: mounts[0].options: mount option \"idmap\" is not supported by capsa yet"
-        );
-        let with_socket = CreateOptions {
-            console: Some(Console::Socket("/s".into())),
-            ..opts
+        assert_eq!(plans[0], None);
+        let own_plan = IdmapUserns::Mappings {
+            uid: mine.clone(),
+            gid: mine,
         };
-        let e = build(&s, &with_socket, cgroup(), &HostFacts::default())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("cannot use console socket"), "{e}");
+        assert_eq!(
+            plans[1],
+            Some(IdmapPlan {
+                recursive: false,
+                userns: own_plan.clone(),
+            })
+        );
+        // Mappings without an option: idmapped, not recursive (runc).
+        assert_eq!(
+            plans[2],
+            Some(IdmapPlan {
+                recursive: false,
+                userns: own_plan,
+            })
+        );
+        assert_eq!(
+            plans[3],
+            Some(IdmapPlan {
+                recursive: true,
+                userns: IdmapUserns::Mappings {
+                    uid: container.clone(),
+                    gid: container,
+                },
+            })
+        );
+        // A joined user namespace is used itself.
+        let plans = idmaps(
+            serde_json::json!([{"type": "mount"}, {"type": "user", "path": "/proc/7/ns/user"}]),
+            serde_json::json!([{"destination": "/d", "source": "/d", "options": ["bind", "idmap"]}]),
+        );
+        assert_eq!(
+            plans[0].as_ref().map(|p| &p.userns),
+            Some(&IdmapUserns::Path("/proc/7/ns/user".into()))
+        );
     }
 }

@@ -91,12 +91,26 @@ pub struct Mount {
     pub source: Option<PathBuf>,
     /// Raw options; the Linux crate turns them into flags and data.
     pub options: Vec<String>,
+    /// `uidMappings` of an idmapped bind mount: empty, or given together
+    /// with `gid_mappings`. Empty with an `idmap`/`ridmap` option means the
+    /// container's own user namespace mappings.
+    #[serde(default)]
+    pub uid_mappings: Vec<IdMapping>,
+    /// `gidMappings`, see `uid_mappings`.
+    #[serde(default)]
+    pub gid_mappings: Vec<IdMapping>,
 }
 
 impl Mount {
     /// True for `bind`/`rbind` mounts, whatever their type field says.
     pub fn is_bind(&self) -> bool {
         self.kind == "bind" || self.options.iter().any(|o| o == "bind" || o == "rbind")
+    }
+
+    /// True when the mount gets an id mapping: an `idmap`/`ridmap` option,
+    /// or mappings of its own (which runc applies even without the option).
+    pub fn is_idmapped(&self) -> bool {
+        !self.uid_mappings.is_empty() || self.options.iter().any(|o| o == "idmap" || o == "ridmap")
     }
 }
 

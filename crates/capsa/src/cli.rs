@@ -132,8 +132,8 @@ pub enum Command {
     Pause(IdArg),
     /// Thaw a paused container.
     Resume(IdArg),
-    /// Update a container's resource limits.
-    Update(UpdateArgs),
+    /// Update a container's resource limits. (Boxed: runc's many flags.)
+    Update(Box<UpdateArgs>),
     /// Print container statistics and OOM events.
     Events(EventsArgs),
 }
@@ -370,11 +370,91 @@ pub struct ExecArgs {
     pub command: Vec<OsString>,
 }
 
+/// runc's `update` flags. A value of 0 (or an empty string) leaves that
+/// setting as it is, as with runc.
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// LinuxResources JSON file, or `-` for stdin.
+    /// LinuxResources JSON file, or `-` for stdin. When given, the
+    /// single-value flags below are ignored (as runc does).
     #[arg(short, long, value_name = "FILE")]
     pub resources: Option<PathBuf>,
+
+    /// Block IO weight (10-1000).
+    #[arg(long, value_name = "WEIGHT")]
+    pub blkio_weight: Option<u16>,
+
+    /// CPU CFS period in microseconds.
+    #[arg(long, value_name = "USECS", allow_negative_numbers = true)]
+    pub cpu_period: Option<u64>,
+
+    /// CPU CFS quota in microseconds per period (-1: no limit).
+    #[arg(long, value_name = "USECS", allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+
+    /// CPU CFS burst in microseconds.
+    #[arg(long, value_name = "USECS", allow_negative_numbers = true)]
+    pub cpu_burst: Option<u64>,
+
+    /// CPU shares (relative weight). runc spells it `--cpu-share`.
+    #[arg(
+        long = "cpu-share",
+        visible_alias = "cpu-shares",
+        value_name = "SHARES",
+        allow_negative_numbers = true
+    )]
+    pub cpu_share: Option<u64>,
+
+    /// CPU realtime period in microseconds.
+    #[arg(long, value_name = "USECS", allow_negative_numbers = true)]
+    pub cpu_rt_period: Option<u64>,
+
+    /// CPU realtime runtime in microseconds per period.
+    #[arg(long, value_name = "USECS", allow_negative_numbers = true)]
+    pub cpu_rt_runtime: Option<i64>,
+
+    /// CPUs to use, such as `0-3,6`.
+    #[arg(long, value_name = "CPUS")]
+    pub cpuset_cpus: Option<String>,
+
+    /// Memory nodes to use, such as `0`.
+    #[arg(long, value_name = "NODES")]
+    pub cpuset_mems: Option<String>,
+
+    /// SCHED_IDLE for the cgroup: 1 yes, 0 no.
+    #[arg(long, value_name = "0|1", allow_negative_numbers = true)]
+    pub cpu_idle: Option<i64>,
+
+    /// Memory limit: bytes or a size such as `64m`, `1g` (-1: no limit).
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
+    pub memory: Option<String>,
+
+    /// Memory reservation (soft limit): bytes or a size.
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
+    pub memory_reservation: Option<String>,
+
+    /// Memory + swap limit: bytes or a size (-1: unlimited swap).
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
+    pub memory_swap: Option<String>,
+
+    /// Obsolete kernel memory limit: accepted and ignored, as by runc.
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, hide = true)]
+    pub kernel_memory: Option<String>,
+
+    /// Obsolete kernel TCP memory limit: accepted and ignored, as by runc.
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true, hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+
+    /// Maximum number of pids (-1: no limit).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+
+    /// Intel RDT/CAT L3 cache schema (refused: capsa has no Intel RDT support).
+    #[arg(long, value_name = "SCHEMA")]
+    pub l3_cache_schema: Option<String>,
+
+    /// Intel RDT/MBA memory bandwidth schema (refused: no Intel RDT support).
+    #[arg(long, value_name = "SCHEMA")]
+    pub mem_bw_schema: Option<String>,
 
     /// Container id.
     pub id: String,

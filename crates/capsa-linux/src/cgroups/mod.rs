@@ -23,6 +23,8 @@
 //!    resume. On a hybrid host each controller is taken from the v1
 //!    hierarchy that has it, else from cgroup2 (hugetlb on this kind of
 //!    host), see `resources.rs`.
+//! 5. [`ContainerCgroup::stats`] and [`ContainerCgroup::oom_kill_count`]
+//!    read what the container used, for `events` (`stats.rs`).
 //!
 //! Every path is a parameter, so the tests run on fake trees in a tempdir.
 
@@ -36,6 +38,7 @@ mod path;
 #[cfg(test)]
 mod real_host_tests;
 mod resources;
+mod stats;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -44,6 +47,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde::{Deserialize, Serialize};
 
 pub use host::{CgroupHost, CgroupMode, HostHierarchy};
+pub use stats::{
+    Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, Memory, MemoryEntry,
+    NetworkInterface, Pids, Stats, Throttling,
+};
 
 /// Everything that can go wrong while locating or managing a cgroup. Each
 /// message names the file or directory and the operation.

@@ -10,6 +10,7 @@
 mod console;
 mod devices;
 pub(crate) mod exec;
+pub(crate) mod idmap;
 mod namespaces;
 pub(crate) mod paths;
 mod process;
@@ -67,11 +68,13 @@ pub(crate) struct InitIo {
     pub fifo: OwnedFd,
     /// Connected console socket, when the process has a terminal.
     pub console: Option<OwnedFd>,
+    /// The detached idmapped mounts `create` made (`idmap.rs`).
+    pub idmapped: idmap::Trees,
 }
 
 /// Runs the init. Never returns.
-pub(crate) fn run(plan: &InitPlan, io: InitIo) -> ! {
-    match setup_and_exec(plan, &io) {
+pub(crate) fn run(plan: &InitPlan, mut io: InitIo) -> ! {
+    match setup_and_exec(plan, &mut io) {
         Ok(never) => match never {},
         Err(failure) => {
             // The parent may be gone already; then there is no one to tell.
@@ -81,7 +84,7 @@ pub(crate) fn run(plan: &InitPlan, io: InitIo) -> ! {
     }
 }
 
-fn setup_and_exec(plan: &InitPlan, io: &InitIo) -> Result<Infallible, InitFailure> {
+fn setup_and_exec(plan: &InitPlan, io: &mut InitIo) -> Result<Infallible, InitFailure> {
     // Modes of the device nodes and directories we create are exact; the
     // process's own umask is set just before exec.
     umask(Mode::empty());
@@ -99,7 +102,7 @@ fn setup_and_exec(plan: &InitPlan, io: &InitIo) -> Result<Infallible, InitFailur
         }
     }
     // Step 5: mounts and devices, still seeing the host's paths.
-    let root = rootfs::prepare(plan)?;
+    let root = rootfs::prepare(plan, std::mem::take(&mut io.idmapped))?;
     // Step 6: the parent runs the createRuntime hooks; it answers with the
     // state hooks get.
     io.chan

@@ -53,7 +53,11 @@ pub(super) fn enter(plan: &NamespacePlan, chan: &Channel) -> Result<(), InitFail
         chan.expect(&Msg::Continue, "the id maps")
             .map_err(|e| failure("namespaces", e))?;
     }
-    if plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) || plan.unshare_user {
+    let joined_user = plan
+        .join
+        .iter()
+        .any(|(kind, _)| *kind == capsa_spec::NamespaceKind::User);
+    if plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) || plan.unshare_user || joined_user {
         become_root()?;
     }
     if !plan.unshare_flags.is_empty() {

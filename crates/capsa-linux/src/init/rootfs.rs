@@ -27,14 +27,14 @@ use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{chdir, chroot, fchdir, pivot_root, sethostname};
 
 use super::paths::{self, fd_path};
-use super::{devices, failure, StepContext};
+use super::{devices, failure, idmap, StepContext};
 use crate::plan::{InitPlan, MountStep};
 use crate::protocol::InitFailure;
 use crate::sys;
 
 const NONE: Option<&str> = None;
 
-pub(super) fn prepare(plan: &InitPlan) -> Result<OwnedFd, InitFailure> {
+pub(super) fn prepare(plan: &InitPlan, mut idmapped: idmap::Trees) -> Result<OwnedFd, InitFailure> {
     let rootfs = &plan.rootfs;
     if plan.namespaces.new_mount_ns {
         mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
@@ -57,7 +57,7 @@ pub(super) fn prepare(plan: &InitPlan) -> Result<OwnedFd, InitFailure> {
         if m.kind == "cgroup" || m.kind == "cgroup2" {
             mount_cgroup(plan, &root, m)?;
         } else {
-            mount_one(plan, &root, m)?;
+            mount_one(plan, &root, m, idmapped.take(m.index))?;
         }
     }
     devices::create(plan, &root)?;
@@ -73,7 +73,14 @@ fn what(m: &MountStep) -> String {
     )
 }
 
-fn mount_one(plan: &InitPlan, root: &OwnedFd, m: &MountStep) -> Result<(), InitFailure> {
+/// `idmapped`: the detached idmapped copy of the source that `create` made,
+/// for an idmapped bind mount; attached where a plain bind would be mounted.
+fn mount_one(
+    plan: &InitPlan,
+    root: &OwnedFd,
+    m: &MountStep,
+    idmapped: Option<OwnedFd>,
+) -> Result<(), InitFailure> {
     if m.kind == "sysfs" && !plan.namespaces.new_net_ns {
         // sysfs shows the network devices of the mounter's network namespace:
         // without a new one the container gets the host's /sys, bound.
@@ -101,14 +108,18 @@ fn mount_one(plan: &InitPlan, root: &OwnedFd, m: &MountStep) -> Result<(), InitF
         } else {
             MsFlags::empty()
         };
-        mount(
-            Some(source),
-            fd_path(&target).as_str(),
-            NONE,
-            MsFlags::MS_BIND | rec,
-            NONE,
-        )
-        .step("mount", || what(m))?;
+        if let Some(tree) = idmapped {
+            idmap::attach(m, tree, &target)?;
+        } else {
+            mount(
+                Some(source),
+                fd_path(&target).as_str(),
+                NONE,
+                MsFlags::MS_BIND | rec,
+                NONE,
+            )
+            .step("mount", || what(m))?;
+        }
         // A bind mount ignores every other flag: apply them by a remount of
         // the new mount (opened again: `target` is the covered directory).
         let extra = o.flags - MsFlags::MS_REMOUNT;

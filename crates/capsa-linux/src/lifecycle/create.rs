@@ -54,6 +54,12 @@ impl Runtime {
         let cgroup = host.container_cgroup(spec.linux.cgroups_path.as_deref(), &opts.id)?;
         let host_facts = plan::HostFacts::detect(&self.sys_root);
         let plan = plan::build(&spec, opts, cgroup.clone(), &host_facts)?;
+        // Idmapped mounts are made here, detached, before anything of the
+        // container exists (so a failure leaves nothing), while capsa still
+        // has the host's privileges that MOUNT_ATTR_IDMAP needs and is still
+        // single-threaded for the user namespace helpers (`init/idmap.rs`).
+        // The init inherits the fds and attaches them.
+        let idmapped = init::idmap::prepare(&plan, &self.proc_root)?;
 
         // From here on, everything made is undone on failure.
         let dir = self.state.claim(&opts.id)?;
@@ -93,6 +99,7 @@ impl Runtime {
                     chan: init_end,
                     fifo,
                     console,
+                    idmapped,
                 },
                 lock_fd,
             ),
@@ -107,6 +114,7 @@ impl Runtime {
         drop(init_end);
         drop(fifo);
         drop(console);
+        drop(idmapped);
         let init_pid = self.drive_init(&plan, &parent_end, first_pid, &mut rollback, &spec)?;
 
         let init_start_time = procfs::stat(&self.proc_root, init_pid)
@@ -225,6 +233,7 @@ fn become_init(plan: &InitPlan, parent_end: Channel, io: InitIo, lock_fd: i32) -
     // would hold it (and block every other capsa command) until it exits.
     let mut keep = vec![io.chan.raw(), io.fifo.as_raw_fd()];
     keep.extend(io.console.as_ref().map(|c| c.as_raw_fd()));
+    keep.extend(io.idmapped.raw_fds());
     let first = 3 + plan.preserve_fds as i32;
     let closed = if lock_fd >= first {
         sys::close_fds_from(first, &keep)

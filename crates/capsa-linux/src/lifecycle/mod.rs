@@ -5,6 +5,7 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod kill;
 mod notify;
@@ -21,6 +22,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
+pub use events::{Event, EventKind, EventStream};
 pub use exec::{ExecOptions, ExecOverrides, ExecProcess};
 pub use kill::parse_signal;
 pub use query::{ContainerStatus, StateReport};

@@ -33,6 +33,8 @@ pub(crate) fn add_to_spec(spec: &mut ValidSpec, notify_dir: &Path) {
         options: ["bind", "nosuid", "noexec", "nodev", "ro"]
             .map(String::from)
             .to_vec(),
+        uid_mappings: Vec::new(),
+        gid_mappings: Vec::new(),
     });
     if let Some(p) = spec.process.as_mut() {
         p.env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));

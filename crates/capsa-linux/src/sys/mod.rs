@@ -7,6 +7,7 @@
 pub mod bpf;
 mod exe;
 pub mod fdpass;
+pub mod mount_api;
 pub mod mount_attr;
 pub mod seccomp;
 pub mod tty;

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use oci_spec::runtime as oci;
 
 use crate::error::SpecError;
-use crate::types::{Hook, Hooks, Mount, Root, ValidSpec};
+use crate::types::{Hook, Hooks, IdMapping, Linux, Mount, Root, ValidSpec};
 
 /// Validates a decoded config from `bundle`.
 pub(crate) fn validate(spec: oci::Spec, bundle: &Path) -> Result<ValidSpec, SpecError> {
@@ -37,6 +37,7 @@ pub(crate) fn validate(spec: oci::Spec, bundle: &Path) -> Result<ValidSpec, Spec
     let mounts = mounts(spec.mounts().as_deref().unwrap_or_default(), bundle)?;
     let hooks = hooks(spec.hooks().as_ref())?;
     let linux = linux::validate(spec.linux().as_ref())?;
+    idmapped_mounts_need_mappings(&mounts, &linux)?;
     let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
     let domainname = spec.domainname().clone().filter(|d| !d.is_empty());
     for (value, field) in [(&hostname, "hostname"), (&domainname, "domainname")] {
@@ -100,10 +101,38 @@ fn mounts(mounts: &[oci::Mount], bundle: &Path) -> Result<Vec<Mount>, SpecError>
                     ))
                 }
             };
-            if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-                return Err(SpecError::unsupported(at("uidMappings"), "idmapped mounts"));
-            }
             let is_bind = wants_bind || kind == "bind";
+            let uid_mappings = mount_mappings(m.uid_mappings().as_deref(), &at("uidMappings"))?;
+            let gid_mappings = mount_mappings(m.gid_mappings().as_deref(), &at("gidMappings"))?;
+            match (uid_mappings.is_empty(), gid_mappings.is_empty()) {
+                (false, true) => {
+                    return Err(SpecError::invalid(
+                        at("gidMappings"),
+                        "required with uidMappings (an idmapped mount maps both)",
+                    ))
+                }
+                (true, false) => {
+                    return Err(SpecError::invalid(
+                        at("uidMappings"),
+                        "required with gidMappings (an idmapped mount maps both)",
+                    ))
+                }
+                _ => {}
+            }
+            if !is_bind {
+                if let Some(o) = options.iter().find(|o| *o == "idmap" || *o == "ridmap") {
+                    return Err(SpecError::invalid(
+                        at("options"),
+                        format!("{o:?} applies to bind mounts only, not to type {kind:?}"),
+                    ));
+                }
+                if !uid_mappings.is_empty() {
+                    return Err(SpecError::invalid(
+                        at("uidMappings"),
+                        format!("id mappings apply to bind mounts only, not to type {kind:?}"),
+                    ));
+                }
+            }
             let source = match m.source() {
                 Some(s) if is_bind && s.is_relative() => Some(bundle.join(s)),
                 Some(s) if s.as_os_str().is_empty() => None,
@@ -121,9 +150,64 @@ fn mounts(mounts: &[oci::Mount], bundle: &Path) -> Result<Vec<Mount>, SpecError>
                 kind,
                 source,
                 options,
+                uid_mappings,
+                gid_mappings,
             })
         })
         .collect()
+}
+
+/// One mount's `uidMappings` or `gidMappings` (`at` names it). Absent and
+/// empty are the same: runtime-spec 1.2 lets an `idmap` mount leave its
+/// mappings out and take the container's.
+fn mount_mappings(
+    list: Option<&[oci::LinuxIdMapping]>,
+    at: &str,
+) -> Result<Vec<IdMapping>, SpecError> {
+    list.unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(j, m)| {
+            let (container_id, host_id, size) = (m.container_id(), m.host_id(), m.size());
+            if size == 0 {
+                return Err(SpecError::invalid(
+                    format!("{at}[{j}].size"),
+                    "must be greater than 0",
+                ));
+            }
+            if container_id.checked_add(size).is_none() || host_id.checked_add(size).is_none() {
+                return Err(SpecError::invalid(
+                    format!("{at}[{j}]"),
+                    format!(
+                        "the range of {size} ids from containerID {container_id} or hostID \
+                         {host_id} goes past the largest id"
+                    ),
+                ));
+            }
+            Ok(IdMapping {
+                container_id,
+                host_id,
+                size,
+            })
+        })
+        .collect()
+}
+
+/// An `idmap`/`ridmap` mount without mappings of its own takes those of the
+/// container's user namespace (runc 1.2; the runtime spec says an error
+/// otherwise), so it needs one.
+fn idmapped_mounts_need_mappings(mounts: &[Mount], linux: &Linux) -> Result<(), SpecError> {
+    let has_userns = linux.namespace(crate::NamespaceKind::User).is_some();
+    for (i, m) in mounts.iter().enumerate() {
+        if m.is_idmapped() && m.uid_mappings.is_empty() && !has_userns {
+            return Err(SpecError::invalid(
+                format!("mounts[{i}].options"),
+                "an idmapped mount without uidMappings and gidMappings takes the container's \
+                 user namespace mappings, but linux.namespaces has no user namespace",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn hooks(hooks: Option<&oci::Hooks>) -> Result<Hooks, SpecError> {

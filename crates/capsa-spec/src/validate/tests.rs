@@ -192,6 +192,83 @@ fn mounts_need_absolute_destinations_and_bind_sources() {
 }
 
 #[test]
+fn idmapped_mounts_keep_their_mappings() {
+    let map = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    let mut v = minimal();
+    v["mounts"] = json!([{"destination": "/data", "source": "/d", "options": ["bind", "idmap"],
+                          "uidMappings": map, "gidMappings": map}]);
+    let s = check(v).unwrap();
+    let want = [crate::IdMapping {
+        container_id: 0,
+        host_id: 1000,
+        size: 1,
+    }];
+    assert_eq!(s.mounts[0].uid_mappings, want);
+    assert_eq!(s.mounts[0].gid_mappings, want);
+    assert!(s.mounts[0].is_idmapped());
+    // Mappings without the option still map (runc 1.2); the option without
+    // mappings takes the container's user namespace ones.
+    let mut v = minimal();
+    v["mounts"] = json!([{"destination": "/data", "source": "/d", "type": "bind",
+                          "uidMappings": map, "gidMappings": map}]);
+    assert!(check(v).unwrap().mounts[0].is_idmapped());
+    let mut v = minimal();
+    v["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "user"}]);
+    v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    v["hostname"] = json!(null);
+    v["mounts"] = json!([{"destination": "/data", "source": "/d", "options": ["rbind", "ridmap"],
+                          "uidMappings": [], "gidMappings": []}]);
+    let s = check(v).unwrap();
+    assert!(s.mounts[0].is_idmapped() && s.mounts[0].uid_mappings.is_empty());
+}
+
+#[test]
+fn idmapped_mounts_are_checked() {
+    let map = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    let with = |mount: serde_json::Value| {
+        let mut v = minimal();
+        v["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"}, mount]);
+        err(v)
+    };
+    assert_eq!(
+        with(json!({"destination": "/data", "source": "/d", "options": ["bind"], "uidMappings": map})),
+        "config.json: mounts[1].gidMappings: required with uidMappings (an idmapped mount maps both)"
+    );
+    assert_eq!(
+        with(json!({"destination": "/data", "source": "/d", "options": ["bind"], "gidMappings": map})),
+        "config.json: mounts[1].uidMappings: required with gidMappings (an idmapped mount maps both)"
+    );
+    assert_eq!(
+        with(
+            json!({"destination": "/data", "source": "/d", "options": ["bind"],
+                    "uidMappings": map,
+                    "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 0}]})
+        ),
+        "config.json: mounts[1].gidMappings[0].size: must be greater than 0"
+    );
+    assert!(with(json!({"destination": "/data", "source": "/d", "options": ["bind"],
+                        "gidMappings": map,
+                        "uidMappings": [map[0], {"containerID": 4294967295u32, "hostID": 1, "size": 2}]}))
+    .starts_with("config.json: mounts[1].uidMappings[1]: the range of 2 ids"));
+    assert_eq!(
+        with(json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["ridmap"],
+                    "uidMappings": map, "gidMappings": map})),
+        "config.json: mounts[1].options: \"ridmap\" applies to bind mounts only, not to type \"tmpfs\""
+    );
+    assert_eq!(
+        with(json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs",
+                    "uidMappings": map, "gidMappings": map})),
+        "config.json: mounts[1].uidMappings: id mappings apply to bind mounts only, not to type \"tmpfs\""
+    );
+    // No mappings of its own and no user namespace to take them from.
+    assert!(
+        with(json!({"destination": "/data", "source": "/d", "options": ["bind", "idmap"]}))
+            .starts_with("config.json: mounts[1].options: an idmapped mount without uidMappings"),
+    );
+}
+
+#[test]
 fn sysctls_must_be_namespaced() {
     let mut v = minimal();
     v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});

@@ -1,5 +1,6 @@
 //! One function per subcommand: arguments in, one library call, output out.
 
+mod events;
 mod exec;
 mod features;
 mod lifecycle;
@@ -73,8 +74,8 @@ pub fn dispatch(cli: Cli, logger: &Logger) -> CommandResult {
         Command::Exec(a) => exec::exec(&rt, *a),
         Command::Pause(a) => pause::pause(&rt, &a.id),
         Command::Resume(a) => pause::resume(&rt, &a.id),
-        Command::Update(a) => update::update(&rt, a),
-        Command::Events(_) => Err(CommandError::Unsupported("events")),
+        Command::Update(a) => update::update(&rt, *a),
+        Command::Events(a) => events::events(&rt, a),
     }
 }
 
