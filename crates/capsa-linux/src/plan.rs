@@ -223,6 +223,13 @@ pub struct ProcessPlan {
     pub rlimits: Vec<(Resource, String, u64, u64)>,
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
+    /// `process.scheduler` as sched_setattr(2) takes it, with the policy's
+    /// name for errors.
+    pub scheduler: Option<(crate::sys::sched::SchedAttr, &'static str)>,
+    /// `process.ioPriority`: (class number, level, class name).
+    pub io_priority: Option<(u32, u32, &'static str)>,
+    /// `linux.personality`: the persona for personality(2).
+    pub personality: Option<u32>,
 }
 
 /// Capability sets, as the `caps` crate names them.
@@ -304,7 +311,7 @@ pub fn build_exec(
     Ok(ExecPlan {
         join,
         root: base.join("root"),
-        process: process(p)?,
+        process: process(p, spec.linux.personality.as_ref())?,
         seccomp,
         preserve_fds,
     })
@@ -388,7 +395,11 @@ pub fn build(
     let default_devices = mounts
         .iter()
         .any(|m| m.destination == std::path::Path::new("/dev") && !m.options.bind);
-    let mut process = spec.process.as_ref().map(process).transpose()?;
+    let mut process = spec
+        .process
+        .as_ref()
+        .map(|p| process(p, spec.linux.personality.as_ref()))
+        .transpose()?;
     if let (Some(p), n @ 1..) = (process.as_mut(), opts.listen_fds) {
         p.env
             .retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
@@ -543,7 +554,10 @@ fn namespaces(spec: &ValidSpec) -> NamespacePlan {
     plan
 }
 
-fn process(p: &capsa_spec::Process) -> Result<ProcessPlan, PlanError> {
+fn process(
+    p: &capsa_spec::Process,
+    personality: Option<&capsa_spec::Personality>,
+) -> Result<ProcessPlan, PlanError> {
     let set = |names: &[String], field: &str| -> Result<caps::CapsHashSet, PlanError> {
         names
             .iter()
@@ -593,7 +607,71 @@ fn process(p: &capsa_spec::Process) -> Result<ProcessPlan, PlanError> {
         rlimits,
         no_new_privileges: p.no_new_privileges,
         oom_score_adj: p.oom_score_adj,
+        scheduler: p.scheduler.as_deref().map(sched_attr),
+        io_priority: p.io_priority.map(|io| {
+            use capsa_spec::IoPriorityClass as C;
+            let (class, name) = match io.class {
+                C::Rt => (1, "IOPRIO_CLASS_RT"),
+                C::Be => (2, "IOPRIO_CLASS_BE"),
+                C::Idle => (3, "IOPRIO_CLASS_IDLE"),
+            };
+            (class, u32::from(io.level), name)
+        }),
+        personality: personality.map(persona),
     })
+}
+
+/// runc's translation of `process.scheduler` (`configs.ToSchedAttr`).
+fn sched_attr(s: &capsa_spec::Scheduler) -> (crate::sys::sched::SchedAttr, &'static str) {
+    use capsa_spec::{SchedFlag as F, SchedPolicy as P};
+    let policy = match s.policy {
+        P::Other => 0,
+        P::Fifo => 1,
+        P::Rr => 2,
+        P::Batch => 3,
+        P::Iso => 4,
+        P::Idle => 5,
+        P::Deadline => 6,
+    };
+    let flags = s.flags.iter().fold(0u64, |acc, f| {
+        acc | match f {
+            F::ResetOnFork => 0x01,
+            F::Reclaim => 0x02,
+            F::DlOverrun => 0x04,
+            F::KeepPolicy => 0x08,
+            F::KeepParams => 0x10,
+            F::UtilClampMin => 0x20,
+            F::UtilClampMax => 0x40,
+        }
+    });
+    let attr = crate::sys::sched::SchedAttr {
+        size: crate::sys::sched::SCHED_ATTR_SIZE,
+        policy,
+        flags,
+        nice: s.nice,
+        priority: s.priority,
+        runtime: s.runtime,
+        deadline: s.deadline,
+        period: s.period,
+    };
+    (attr, s.policy.spec_name())
+}
+
+/// PER_LINUX (0) or PER_LINUX32 (8), or'ed with the flags.
+fn persona(p: &capsa_spec::Personality) -> u32 {
+    let domain = match p.domain {
+        capsa_spec::PersonalityDomain::Linux => 0x0000,
+        capsa_spec::PersonalityDomain::Linux32 => 0x0008,
+    };
+    p.flags
+        .iter()
+        .filter_map(|f| {
+            capsa_spec::PERSONALITY_FLAGS
+                .iter()
+                .find(|(name, _)| name == f)
+                .map(|(_, v)| *v)
+        })
+        .fold(domain, |acc, v| acc | v)
 }
 
 fn rlimit_resource(name: &str) -> Option<Resource> {

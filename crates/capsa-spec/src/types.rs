@@ -50,6 +50,121 @@ pub struct Process {
     pub oom_score_adj: Option<i32>,
     /// `selinuxLabel`; see `Linux::mount_label`.
     pub selinux_label: Option<String>,
+    /// `scheduler`: applied with sched_setattr(2) just before exec. Boxed:
+    /// rare, and it would double the size of every `Process`.
+    #[serde(default)]
+    pub scheduler: Option<Box<Scheduler>>,
+    /// `ioPriority`: applied with ioprio_set(2) just before exec.
+    #[serde(default)]
+    pub io_priority: Option<IoPriority>,
+}
+
+/// `process.scheduler`, checked as runc checks it: `nice` within -20..=19,
+/// `priority` only for SCHED_FIFO/SCHED_RR (and then 1..=99), `runtime`,
+/// `deadline` and `period` only for SCHED_DEADLINE. Absent numbers are 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scheduler {
+    pub policy: SchedPolicy,
+    pub nice: i32,
+    pub priority: u32,
+    /// Without duplicates, in the listed order.
+    pub flags: Vec<SchedFlag>,
+    /// Nanoseconds (SCHED_DEADLINE).
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+/// A scheduling policy of `process.scheduler.policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SchedPolicy {
+    Other,
+    Fifo,
+    Rr,
+    Batch,
+    Iso,
+    Idle,
+    Deadline,
+}
+
+impl SchedPolicy {
+    /// The spec's name (`SCHED_OTHER`, ...).
+    pub fn spec_name(self) -> &'static str {
+        match self {
+            SchedPolicy::Other => "SCHED_OTHER",
+            SchedPolicy::Fifo => "SCHED_FIFO",
+            SchedPolicy::Rr => "SCHED_RR",
+            SchedPolicy::Batch => "SCHED_BATCH",
+            SchedPolicy::Iso => "SCHED_ISO",
+            SchedPolicy::Idle => "SCHED_IDLE",
+            SchedPolicy::Deadline => "SCHED_DEADLINE",
+        }
+    }
+}
+
+/// A flag of `process.scheduler.flags`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SchedFlag {
+    ResetOnFork,
+    Reclaim,
+    DlOverrun,
+    KeepPolicy,
+    KeepParams,
+    UtilClampMin,
+    UtilClampMax,
+}
+
+/// `process.ioPriority`: a class and a level within it (0 highest, 7 lowest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoPriority {
+    pub class: IoPriorityClass,
+    /// 0..=7.
+    pub level: u8,
+}
+
+/// `process.ioPriority.class`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IoPriorityClass {
+    /// IOPRIO_CLASS_RT
+    Rt,
+    /// IOPRIO_CLASS_BE
+    Be,
+    /// IOPRIO_CLASS_IDLE
+    Idle,
+}
+
+/// `linux.personality`: the execution domain and the flags of
+/// personality(2), by their `<sys/personality.h>` names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Personality {
+    pub domain: PersonalityDomain,
+    /// Known names only (`ADDR_NO_RANDOMIZE`, ...), without duplicates.
+    pub flags: Vec<String>,
+}
+
+/// The flags of personality(2) capsa knows, by their `<sys/personality.h>`
+/// names, with their values.
+pub const PERSONALITY_FLAGS: &[(&str, u32)] = &[
+    ("UNAME26", 0x0002_0000),
+    ("ADDR_NO_RANDOMIZE", 0x0004_0000),
+    ("FDPIC_FUNCPTRS", 0x0008_0000),
+    ("MMAP_PAGE_ZERO", 0x0010_0000),
+    ("ADDR_COMPAT_LAYOUT", 0x0020_0000),
+    ("READ_IMPLIES_EXEC", 0x0040_0000),
+    ("ADDR_LIMIT_32BIT", 0x0080_0000),
+    ("SHORT_INODE", 0x0100_0000),
+    ("WHOLE_SECONDS", 0x0200_0000),
+    ("STICKY_TIMEOUTS", 0x0400_0000),
+    ("ADDR_LIMIT_3GB", 0x0800_0000),
+];
+
+/// `linux.personality.domain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PersonalityDomain {
+    /// `LINUX` (PER_LINUX)
+    Linux,
+    /// `LINUX32` (PER_LINUX32): `uname -m` says i686 on x86_64.
+    Linux32,
 }
 
 /// `process.user`.
@@ -264,6 +379,9 @@ pub struct Linux {
     /// host, written to the cgroup files by the Linux crate.
     #[serde(default)]
     pub resources: Option<oci_spec::runtime::LinuxResources>,
+    /// `linux.personality`, applied just before exec (also by `exec`).
+    #[serde(default)]
+    pub personality: Option<Personality>,
 }
 
 /// `linux.timeOffsets` entry for a clock of the time namespace.

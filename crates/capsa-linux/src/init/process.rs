@@ -1,7 +1,8 @@
 //! Step 7, last part: the container process's limits, identity and
 //! privileges, in the order the kernel needs them:
 //!
-//! 1. rlimits and oom_score_adj, while we still hold every capability;
+//! 1. rlimits and oom_score_adj, then scheduler, I/O priority and
+//!    personality, while we still hold every capability;
 //! 2. drop the capabilities outside the bounding set (needs CAP_SETPCAP,
 //!    which we lose in step 4 unless it is kept);
 //! 3. without no_new_privs, the seccomp filter: loading it needs
@@ -59,6 +60,7 @@ pub(super) fn prepare(
                 format!("process.oomScoreAdj: write {adj} to /proc/self/oom_score_adj")
             })?;
     }
+    scheduling(p)?;
     let cap_err = |what: String| {
         move |e: caps::errors::CapsError| failure("capabilities", format!("{what}: {e}"))
     };
@@ -157,6 +159,50 @@ pub(super) fn prepare(
         umask: p.umask,
         seccomp_pending: !seccomp_now && !filters.is_empty(),
     })
+}
+
+/// `process.scheduler`, `process.ioPriority` and `linux.personality`, while
+/// the init still holds every capability (raising a priority needs
+/// CAP_SYS_NICE, a realtime class of I/O CAP_SYS_ADMIN or CAP_SYS_NICE) and
+/// before a seccomp filter that could forbid the calls. All three survive
+/// execve. A kernel refusal is one error naming the field.
+fn scheduling(p: &ProcessPlan) -> Result<(), InitFailure> {
+    use crate::sys::sched;
+    // nix's wording of the errno, as the other steps report it.
+    let errno = |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
+    if let Some((attr, policy)) = &p.scheduler {
+        sched::sched_setattr(attr)
+            .map_err(errno)
+            .step("scheduler", || {
+                let mut what = format!("process.scheduler: sched_setattr {policy}");
+                match *policy {
+                    "SCHED_FIFO" | "SCHED_RR" => what += &format!(" priority {}", attr.priority),
+                    "SCHED_DEADLINE" => {
+                        what += &format!(
+                            " runtime {} deadline {} period {}",
+                            attr.runtime, attr.deadline, attr.period
+                        )
+                    }
+                    _ => what += &format!(" nice {}", attr.nice),
+                }
+                what
+            })?;
+    }
+    if let Some((class, level, name)) = p.io_priority {
+        sched::ioprio_set(class, level)
+            .map_err(errno)
+            .step("ioPriority", || {
+                format!("process.ioPriority: ioprio_set {name} priority {level}")
+            })?;
+    }
+    if let Some(persona) = p.personality {
+        sched::set_personality(persona)
+            .map_err(errno)
+            .step("personality", || {
+                format!("linux.personality: personality({persona:#x})")
+            })?;
+    }
+    Ok(())
 }
 
 /// Marks every fd past stdio and the preserved ones close-on-exec, so that

@@ -9,6 +9,7 @@ mod exe;
 pub mod fdpass;
 pub mod mount_api;
 pub mod mount_attr;
+pub mod sched;
 pub mod seccomp;
 pub mod tty;
 

@@ -9,8 +9,8 @@ use oci_spec::runtime as oci;
 use super::absolute_clean;
 use crate::error::SpecError;
 use crate::types::{
-    Device, DeviceKind, DeviceRule, IdMapping, Linux, Namespace, NamespaceKind, Propagation,
-    TimeOffset,
+    Device, DeviceKind, DeviceRule, IdMapping, Linux, Namespace, NamespaceKind, Personality,
+    PersonalityDomain, Propagation, TimeOffset, PERSONALITY_FLAGS,
 };
 
 pub(super) fn validate(linux: Option<&oci::Linux>) -> Result<Linux, SpecError> {
@@ -76,7 +76,30 @@ pub(super) fn validate(linux: Option<&oci::Linux>) -> Result<Linux, SpecError> {
         seccomp: l.seccomp().clone(),
         mount_label: l.mount_label().clone().filter(|s| !s.is_empty()),
         resources: l.resources().clone(),
+        personality: l.personality().as_ref().map(personality).transpose()?,
     })
+}
+
+/// `linux.personality`: the domain was checked while decoding; flags are
+/// the `<sys/personality.h>` names.
+fn personality(p: &oci::LinuxPersonality) -> Result<Personality, SpecError> {
+    let domain = match p.domain() {
+        oci::LinuxPersonalityDomain::PerLinux => PersonalityDomain::Linux,
+        oci::LinuxPersonalityDomain::PerLinux32 => PersonalityDomain::Linux32,
+    };
+    let mut flags: Vec<String> = Vec::new();
+    for (i, f) in p.flags().iter().flatten().enumerate() {
+        if !PERSONALITY_FLAGS.iter().any(|(name, _)| name == f) {
+            return Err(SpecError::invalid(
+                format!("linux.personality.flags[{i}]"),
+                format!("unknown personality flag {f:?}"),
+            ));
+        }
+        if !flags.contains(f) {
+            flags.push(f.clone());
+        }
+    }
+    Ok(Personality { domain, flags })
 }
 
 /// What capsa's seccomp compiler cannot do yet is refused here, by name.
@@ -120,9 +143,6 @@ fn refuse_unsupported(l: &oci::Linux) -> Result<(), SpecError> {
     }
     if l.intel_rdt().is_some() {
         return Err(SpecError::unsupported("linux.intelRdt", "Intel RDT"));
-    }
-    if l.personality().is_some() {
-        return Err(SpecError::unsupported("linux.personality", "personality"));
     }
     if l.memory_policy().is_some() {
         return Err(SpecError::unsupported(

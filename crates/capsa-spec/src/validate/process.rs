@@ -1,5 +1,6 @@
-//! `process`: args, cwd, user, capabilities, rlimits and the parts of process
-//! setup capsa does not implement yet (refused by name).
+//! `process`: args, cwd, user, capabilities, rlimits, scheduler, I/O
+//! priority and the parts of process setup capsa does not implement yet
+//! (refused by name).
 
 use std::collections::BTreeSet;
 
@@ -7,7 +8,10 @@ use oci_spec::runtime as oci;
 
 use super::absolute_clean;
 use crate::error::SpecError;
-use crate::types::{Capabilities, Process, Rlimit, User};
+use crate::types::{
+    Capabilities, IoPriority, IoPriorityClass, Process, Rlimit, SchedFlag, SchedPolicy, Scheduler,
+    User,
+};
 
 pub(crate) fn validate(p: &oci::Process) -> Result<Process, SpecError> {
     let args = p.args().clone().unwrap_or_default();
@@ -48,7 +52,120 @@ pub(crate) fn validate(p: &oci::Process) -> Result<Process, SpecError> {
         no_new_privileges: p.no_new_privileges().unwrap_or(false),
         oom_score_adj: p.oom_score_adj(),
         selinux_label: p.selinux_label().clone().filter(|s| !s.is_empty()),
+        scheduler: p
+            .scheduler()
+            .as_ref()
+            .map(|s| scheduler(s).map(Box::new))
+            .transpose()?,
+        io_priority: p.io_priority().as_ref().map(io_priority).transpose()?,
     })
+}
+
+/// `process.scheduler` with runc's rules. Unknown policy and flag names were
+/// refused while decoding, with their JSON path.
+pub(crate) fn scheduler(s: &oci::Scheduler) -> Result<Scheduler, SpecError> {
+    use oci::LinuxSchedulerFlag as F;
+    use oci::LinuxSchedulerPolicy as P;
+    let policy = match s.policy() {
+        P::SchedOther => SchedPolicy::Other,
+        P::SchedFifo => SchedPolicy::Fifo,
+        P::SchedRr => SchedPolicy::Rr,
+        P::SchedBatch => SchedPolicy::Batch,
+        P::SchedIso => SchedPolicy::Iso,
+        P::SchedIdle => SchedPolicy::Idle,
+        P::SchedDeadline => SchedPolicy::Deadline,
+    };
+    let nice = s.nice().unwrap_or(0);
+    if !(-20..=19).contains(&nice) {
+        return Err(SpecError::invalid(
+            "process.scheduler.nice",
+            format!("{nice} is not a nice value (-20 to 19)"),
+        ));
+    }
+    let priority = s.priority().unwrap_or(0);
+    let realtime = matches!(policy, SchedPolicy::Fifo | SchedPolicy::Rr);
+    if priority != 0 && !realtime {
+        return Err(SpecError::invalid(
+            "process.scheduler.priority",
+            format!(
+                "a priority is only for SCHED_FIFO and SCHED_RR, not {}",
+                policy.spec_name()
+            ),
+        ));
+    }
+    let (runtime, deadline, period) = (
+        s.runtime().unwrap_or(0),
+        s.deadline().unwrap_or(0),
+        s.period().unwrap_or(0),
+    );
+    if policy != SchedPolicy::Deadline && (runtime, deadline, period) != (0, 0, 0) {
+        let field = if runtime != 0 {
+            "runtime"
+        } else if deadline != 0 {
+            "deadline"
+        } else {
+            "period"
+        };
+        return Err(SpecError::invalid(
+            format!("process.scheduler.{field}"),
+            format!(
+                "runtime, deadline and period are only for SCHED_DEADLINE, not {}",
+                policy.spec_name()
+            ),
+        ));
+    }
+    if realtime && !(1..=99).contains(&priority) {
+        return Err(SpecError::invalid(
+            "process.scheduler.priority",
+            format!(
+                "{} needs a priority from 1 to 99, not {priority}",
+                policy.spec_name()
+            ),
+        ));
+    }
+    let mut flags = Vec::new();
+    for f in s.flags().iter().flatten() {
+        let flag = match f {
+            F::SchedResetOnFork => SchedFlag::ResetOnFork,
+            F::SchedFlagReclaim => SchedFlag::Reclaim,
+            F::SchedFlagDLOverrun => SchedFlag::DlOverrun,
+            F::SchedFlagKeepPolicy => SchedFlag::KeepPolicy,
+            F::SchedFlagKeepParams => SchedFlag::KeepParams,
+            F::SchedFlagUtilClampMin => SchedFlag::UtilClampMin,
+            F::SchedFlagUtilClampMax => SchedFlag::UtilClampMax,
+        };
+        if !flags.contains(&flag) {
+            flags.push(flag);
+        }
+    }
+    Ok(Scheduler {
+        policy,
+        nice,
+        priority: u32::try_from(priority).unwrap_or(0),
+        flags,
+        runtime,
+        deadline,
+        period,
+    })
+}
+
+/// `process.ioPriority`: unknown class names were refused while decoding.
+fn io_priority(io: &oci::LinuxIOPriority) -> Result<IoPriority, SpecError> {
+    let level = u8::try_from(io.priority())
+        .ok()
+        .filter(|l| *l <= 7)
+        .ok_or_else(|| {
+            SpecError::invalid(
+                "process.ioPriority.priority",
+                format!("{} is not an I/O priority level (0 to 7)", io.priority()),
+            )
+        })?;
+    let class = match io.class() {
+        oci::IOPriorityClass::IoprioClassRt => IoPriorityClass::Rt,
+        oci::IOPriorityClass::IoprioClassBe => IoPriorityClass::Be,
+        oci::IOPriorityClass::IoprioClassIdle => IoPriorityClass::Idle,
+    };
+    Ok(IoPriority { class, level })
 }
 
 fn refuse_unsupported(p: &oci::Process) -> Result<(), SpecError> {
@@ -59,15 +176,6 @@ fn refuse_unsupported(p: &oci::Process) -> Result<(), SpecError> {
         return Err(SpecError::unsupported(
             "process.apparmorProfile",
             "AppArmor",
-        ));
-    }
-    if p.io_priority().is_some() {
-        return Err(SpecError::unsupported("process.ioPriority", "I/O priority"));
-    }
-    if p.scheduler().is_some() {
-        return Err(SpecError::unsupported(
-            "process.scheduler",
-            "scheduling policy",
         ));
     }
     if p.exec_cpu_affinity().is_some() {

@@ -335,3 +335,99 @@ fn update_resources_name_their_fields() {
     );
     assert!(crate::parse_resources(b"{} x").is_err());
 }
+
+#[test]
+fn scheduler_is_typed_and_checked_like_runc() {
+    let mut v = minimal();
+    v["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "nice": 5, "flags": ["SCHED_RESET_ON_FORK", "SCHED_RESET_ON_FORK"]});
+    let s = check(v).unwrap().process.unwrap().scheduler.unwrap();
+    assert_eq!(s.policy, crate::SchedPolicy::Other);
+    assert_eq!(s.nice, 5);
+    assert_eq!(s.flags, [crate::SchedFlag::ResetOnFork]);
+
+    let bad = |sched: serde_json::Value| {
+        let mut v = minimal();
+        v["process"]["scheduler"] = sched;
+        err(v)
+    };
+    let msg = bad(json!({"policy": "SCHED_NOPE"}));
+    assert!(
+        msg.starts_with("config.json: process.scheduler.policy: unknown variant"),
+        "{msg}"
+    );
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    let msg = bad(json!({"policy": "SCHED_OTHER", "nice": 20}));
+    assert!(
+        msg.starts_with("config.json: process.scheduler.nice:"),
+        "{msg}"
+    );
+    let msg = bad(json!({"policy": "SCHED_BATCH", "priority": 3}));
+    assert!(
+        msg.starts_with("config.json: process.scheduler.priority:"),
+        "{msg}"
+    );
+    let msg = bad(json!({"policy": "SCHED_FIFO"}));
+    assert!(msg.contains("needs a priority from 1 to 99"), "{msg}");
+    let msg = bad(json!({"policy": "SCHED_RR", "period": 1000}));
+    assert!(
+        msg.starts_with("config.json: process.scheduler.period:"),
+        "{msg}"
+    );
+    let msg = bad(json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_NOPE"]}));
+    assert!(
+        msg.starts_with("config.json: process.scheduler.flags[0]:"),
+        "{msg}"
+    );
+    let mut v = minimal();
+    v["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE", "runtime": 10_000_000, "deadline": 20_000_000, "period": 30_000_000});
+    let s = check(v).unwrap().process.unwrap().scheduler.unwrap();
+    assert_eq!(
+        (s.runtime, s.deadline, s.period),
+        (10_000_000, 20_000_000, 30_000_000)
+    );
+}
+
+#[test]
+fn io_priority_class_and_level_are_checked() {
+    let mut v = minimal();
+    v["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 7});
+    let io = check(v).unwrap().process.unwrap().io_priority.unwrap();
+    assert_eq!((io.class, io.level), (crate::IoPriorityClass::Idle, 7));
+    let mut v = minimal();
+    v["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 8});
+    let msg = err(v);
+    assert!(
+        msg.starts_with("config.json: process.ioPriority.priority:"),
+        "{msg}"
+    );
+    let mut v = minimal();
+    v["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_NOPE", "priority": 1});
+    let msg = err(v);
+    assert!(
+        msg.starts_with("config.json: process.ioPriority.class:"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn personality_domain_and_flags_are_checked() {
+    let mut v = minimal();
+    v["linux"]["personality"] = json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]});
+    let p = check(v).unwrap().linux.personality.unwrap();
+    assert_eq!(p.domain, crate::PersonalityDomain::Linux32);
+    assert_eq!(p.flags, ["ADDR_NO_RANDOMIZE"]);
+    let mut v = minimal();
+    v["linux"]["personality"] = json!({"domain": "LINUX64"});
+    let msg = err(v);
+    assert!(
+        msg.starts_with("config.json: linux.personality.domain:"),
+        "{msg}"
+    );
+    let mut v = minimal();
+    v["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["NOPE"]});
+    let msg = err(v);
+    assert!(
+        msg.starts_with("config.json: linux.personality.flags[0]:"),
+        "{msg}"
+    );
+}
