@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Real clients on a runc-compatible runtime, end to end: podman 4.3 + conmon and
-# containerd 1.6 + ctr, driven as a person would. See README.md.
+# Real clients on a runc-compatible runtime, end to end: podman 4.3 + conmon,
+# containerd 1.6 + ctr, docker 20.10 (dockerd) and buildah 1.28, driven as a
+# person would. See README.md.
 #
 #   integration_test/clients/run.sh RUNTIME_BINARY
 #
@@ -11,7 +12,7 @@
 #
 # Environment:
 #   CLIENTS_ORACLE=PATH|none   oracle runtime (default: runc from PATH)
-#   CLIENTS_SUITES="podman containerd"   which suites
+#   CLIENTS_SUITES="podman containerd docker buildah"   which suites
 #   CLIENTS_RUN_KNOWN_BUGS=1   also run the scenarios marked as known capsa bugs
 #   CLIENTS_KEEP_WORK=1        keep the work dir (logs, storage) afterwards
 #   CLIENTS_TEST_TIMEOUT=S     per-test timeout (default 120)
@@ -23,7 +24,7 @@ export CLIENTS_DIR
 
 usage() { echo "usage: $0 RUNTIME_BINARY" >&2; exit 2; }
 [ $# = 1 ] || usage
-[ "$(id -u)" = 0 ] || { echo "$0: podman, containerd and the runtime need root" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "$0: the clients and the runtime need root" >&2; exit 2; }
 SUBJECT=$(command -v "$1" 2>/dev/null) && SUBJECT=$(realpath "$SUBJECT") ||
   { echo "$0: $1: no such runtime binary" >&2; exit 2; }
 T0=$SECONDS
@@ -57,6 +58,7 @@ WORK=$(mktemp -d /tmp/capsa-clients.XXXXXX)
 export WORK
 mkdir -p "$WORK/logs"
 CTRD_PID=""
+DOCKERD_PID=""
 
 cleanup() {
   set +e
@@ -91,6 +93,24 @@ cleanup() {
     for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $CTR_ADDR"); do kill -9 "$p" 2>/dev/null; done
     # the namespace's parent cgroups (made by the runtimes), when empty
     rmdir /sys/fs/cgroup/*/"$CTR_NS" /sys/fs/cgroup/unified/"$CTR_NS" 2>/dev/null
+  fi
+  if [ -n "$DOCKERD_PID" ]; then
+    /usr/bin/docker ps -a -q | xargs -r /usr/bin/docker rm -f >/dev/null 2>&1
+    kill "$DOCKERD_PID" 2>/dev/null
+    for i in $(seq 150); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$DOCKERD_PID" 2>/dev/null
+    for rt in "${RUNTIME_PATHS[@]}"; do
+      for id in $(ls "$DOCKER_EXEC/runtime-$(basename "$rt")/$DOCKER_NS" 2>/dev/null); do
+        "$rt" --root "$DOCKER_EXEC/runtime-$(basename "$rt")/$DOCKER_NS" delete --force "$id" >/dev/null 2>&1
+      done
+    done
+    for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $DOCKER_EXEC/"); do kill -9 "$p" 2>/dev/null; done
+    for p in $(pgrep -f "containerd --config $DOCKER_EXEC/"); do kill -9 "$p" 2>/dev/null; done
+    rmdir /sys/fs/cgroup/*/docker 2>/dev/null
+  fi
+  if [ -n "${BUILDAH_ROOT:-}" ]; then
+    bld_all rm -a >/dev/null 2>&1
+    bld_all rmi -a -f >/dev/null 2>&1
   fi
   # whatever is still mounted under the work dir (podman's overlay storage), deepest first
   awk -v w="$WORK/" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
@@ -174,13 +194,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   path = "$WORK/ctrd/opt"
 EOF
 
-SUITES=${CLIENTS_SUITES:-podman containerd}
+SUITES=${CLIENTS_SUITES:-podman containerd docker buildah}
 echo "# podman: importing the image"
 pod_all import "$WORK/busybox.tar" "$IMG" >/dev/null 2>&1 || { echo "podman import failed" >&2; exit 1; }
+case " $SUITES " in *" containerd "*|*" buildah "*)
+  pod_all save --format oci-archive -o "$WORK/busybox-oci.tar" "$IMG" >/dev/null 2>&1 ||
+    { echo "podman save failed" >&2; exit 1; } ;;
+esac
 case " $SUITES " in *" containerd "*)
   echo "# containerd: starting it, importing the image (an OCI archive made by podman save)"
-  pod_all save --format oci-archive -o "$WORK/busybox-oci.tar" "$IMG" >/dev/null 2>&1 ||
-    { echo "podman save failed" >&2; exit 1; }
   containerd --config "$WORK/ctrd/config.toml" >"$WORK/logs/containerd.log" 2>&1 &
   CTRD_PID=$!
   for _ in $(seq 100); do ctr -a "$CTR_ADDR" version >/dev/null 2>&1 && break; sleep 0.1; done
@@ -191,6 +213,11 @@ esac
 
 . "$CLIENTS_DIR/podman.sh"
 . "$CLIENTS_DIR/containerd.sh"
+. "$CLIENTS_DIR/docker.sh"
+. "$CLIENTS_DIR/buildah.sh"
+# docker: a private dockerd; buildah: its own storage (both in their files)
+case " $SUITES " in *" docker "*) docker_setup ;; esac
+case " $SUITES " in *" buildah "*) buildah_setup ;; esac
 
 # ------------------------------------------------------------------- suites
 RUNTIMES=()
