@@ -12,3 +12,7 @@ test:
 conformance:
     cargo build -p capsa
     integration_test/conformance/run-ratchet.sh target/debug/capsa
+
+# Lifecycle benchmark beside runc, crun and youki (root). `just bench --quick` is the smoke run.
+bench *ARGS:
+    ./bench/run.sh {{ARGS}}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, unit tests,
 # integration tests against real bundles as root, the OCI validation
-# ratchet, smoke tests on a pure cgroup v2 host (a qemu VM), and podman and
-# containerd driving capsa. Installs what it needs from Debian.
+# ratchet, smoke tests on a pure cgroup v2 host (a qemu VM), podman,
+# containerd, docker and buildah driving capsa, and the benchmark harness in
+# its quick mode. Installs what it needs from Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -30,5 +31,8 @@ step "a pure cgroup v2 host: smoke tests in a qemu VM"
 cargo build --release -q -p capsa
 integration_test/vm/run-v2.sh "$PWD/target/release/capsa"
 
-step "real clients: podman (conmon) and containerd (ctr) on capsa"
+step "real clients: podman (conmon), containerd (ctr), docker and buildah on capsa"
 integration_test/clients/run.sh "$PWD/target/release/capsa"
+
+step "benchmark harness, quick mode (checks that it runs; no timing is asserted)"
+./bench/run.sh --quick --capsa "$PWD/target/release/capsa"
