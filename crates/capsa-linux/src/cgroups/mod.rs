@@ -24,7 +24,7 @@
 //!    hierarchy that has it, else from cgroup2 (hugetlb on this kind of
 //!    host), see `resources.rs`.
 //! 5. [`ContainerCgroup::stats`] and [`ContainerCgroup::oom_kill_count`]
-//!    read what the container used, for `events` (`stats.rs`).
+//!    read what the container used, for `events` (`stats/`).
 //!
 //! Every path is a parameter, so the tests run on fake trees in a tempdir.
 

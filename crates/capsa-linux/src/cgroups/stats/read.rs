@@ -1,299 +1,21 @@
-//! Container statistics for `events`: what the container's cgroup has
-//! used, read from the control files of each controller, the cgroup v1 and
-//! v2 forms side by side (as `limits.rs` does for the limits).
-//!
-//! [`Stats`] serializes to exactly the JSON runc prints as an event's
-//! `data` (runc's `types/events.go`, which go-runc's `Stats` decodes): the
-//! same names, the same fields left out when zero, the same units (CPU time
-//! in nanoseconds, memory in bytes) and the same v1-compatible meanings on
-//! v2 (`swap` is memory + swap, `cache` is the `file` pages).
-//!
-//! Each controller is read from the hierarchy that serves it, as
-//! `resources.rs` chooses it for the limits: the v1 hierarchy that has it,
-//! else the cgroup2 directory. A file that does not exist (a controller the
-//! host does not mount or enable, a kernel without swap accounting) leaves
-//! its part empty; only a file that exists but cannot be read or parsed is
-//! an error.
+//! Reading each controller's statistics from its control files, the v1 and
+//! v2 forms side by side.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use super::{CgroupError, ContainerCgroup};
+use super::json::*;
+use super::Dir;
+use crate::cgroups::CgroupError;
 
 /// The kernel's `USER_HZ`, the unit of v1 `cpuacct.stat`: 100 on every
 /// Linux architecture (runc hard-codes it too).
-const USER_HZ: u64 = 100;
-
-fn is_zero(v: &u64) -> bool {
-    *v == 0
-}
-
-/// Everything `events` reports about a container (runc's `types.Stats`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Stats {
-    pub cpu: Cpu,
-    pub cpuset: CpuSet,
-    pub memory: Memory,
-    pub pids: Pids,
-    pub blkio: Blkio,
-    /// Per huge page size, such as `2MB`.
-    pub hugetlb: BTreeMap<String, Hugetlb>,
-    /// Always empty: capsa has no Intel RDT support.
-    pub intel_rdt: IntelRdt,
-    /// Always `null`, as with runc for OCI containers (runc fills it only
-    /// for network interfaces it configured itself).
-    pub network_interfaces: Option<Vec<NetworkInterface>>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Cpu {
-    pub usage: CpuUsage,
-    pub throttling: Throttling,
-}
-
-/// CPU time used since the cgroup was created, in nanoseconds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CpuUsage {
-    #[serde(skip_serializing_if = "is_zero")]
-    pub total: u64,
-    /// Per CPU (v1 only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub percpu: Vec<u64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub percpu_kernel: Vec<u64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub percpu_user: Vec<u64>,
-    pub kernel: u64,
-    pub user: u64,
-}
-
-/// CFS bandwidth throttling: periods elapsed, periods throttled, and the
-/// time throttled in nanoseconds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Throttling {
-    #[serde(skip_serializing_if = "is_zero")]
-    pub periods: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub throttled_periods: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub throttled_time: u64,
-}
-
-/// The v1 cpuset's settings (runc reports them; cgroup v2 leaves this at
-/// its defaults).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CpuSet {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub cpus: Vec<u16>,
-    pub cpu_exclusive: u64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub mems: Vec<u16>,
-    pub mem_hardwall: u64,
-    pub mem_exclusive: u64,
-    pub memory_migrate: u64,
-    pub memory_spread_page: u64,
-    pub memory_spread_slab: u64,
-    pub memory_pressure: u64,
-    pub sched_load_balance: u64,
-    pub sched_relax_domain_level: i64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Memory {
-    /// Page cache: v1 `cache`, v2 `file` of `memory.stat`.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub cache: u64,
-    pub usage: MemoryEntry,
-    /// Memory + swap, in v2 too (runc's convention).
-    pub swap: MemoryEntry,
-    /// v1 kernel memory (`memory.kmem.*`).
-    pub kernel: MemoryEntry,
-    /// v1 TCP buffer memory (`memory.kmem.tcp.*`).
-    #[serde(rename = "kernelTCP")]
-    pub kernel_tcp: MemoryEntry,
-    /// `memory.stat` as it is.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub raw: BTreeMap<String, u64>,
-}
-
-/// Bytes used, the peak, the limit (`u64::MAX` or v1's huge number when
-/// unlimited) and how often the limit was hit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MemoryEntry {
-    pub limit: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub usage: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub max: u64,
-    pub failcnt: u64,
-}
-
-/// Tasks in the cgroup and `pids.max` (0 for no limit).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Pids {
-    #[serde(skip_serializing_if = "is_zero")]
-    pub current: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub limit: u64,
-}
-
-/// Block I/O per device and operation, in v1's tables (v2's `io.stat`
-/// fills the first two).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Blkio {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub io_service_bytes_recursive: Vec<BlkioEntry>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub io_serviced_recursive: Vec<BlkioEntry>,
-    #[serde(rename = "ioQueueRecursive", skip_serializing_if = "Vec::is_empty")]
-    pub io_queued_recursive: Vec<BlkioEntry>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub io_service_time_recursive: Vec<BlkioEntry>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub io_wait_time_recursive: Vec<BlkioEntry>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub io_merged_recursive: Vec<BlkioEntry>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub io_time_recursive: Vec<BlkioEntry>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub sectors_recursive: Vec<BlkioEntry>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct BlkioEntry {
-    #[serde(skip_serializing_if = "is_zero")]
-    pub major: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub minor: u64,
-    /// `Read`, `Write`, `Sync`, `Async`, `Discard`, `Total`; empty for
-    /// files without operations (`blkio.sectors`).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub op: String,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub value: u64,
-}
-
-/// One huge page size: bytes used, the peak (v1 only) and how often an
-/// allocation failed at the limit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Hugetlb {
-    #[serde(skip_serializing_if = "is_zero")]
-    pub usage: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub max: u64,
-    pub failcnt: u64,
-}
-
-/// runc's Intel RDT statistics; capsa has none, so this is always `{}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IntelRdt {}
-
-/// runc's per-interface counters (Go field names, no JSON tags).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub struct NetworkInterface {
-    pub name: String,
-    pub rx_bytes: u64,
-    pub rx_packets: u64,
-    pub rx_errors: u64,
-    pub rx_dropped: u64,
-    pub tx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_errors: u64,
-    pub tx_dropped: u64,
-}
-
-/// Where one controller's files are.
-#[derive(Debug, Clone, Copy)]
-enum Dir<'a> {
-    V1(&'a Path),
-    V2(&'a Path),
-}
-
-impl ContainerCgroup {
-    /// The container's statistics. Parts whose controller this host lacks
-    /// (or whose files are gone, such as after the cgroup was removed) are
-    /// left empty.
-    pub fn stats(&self) -> Result<Stats, CgroupError> {
-        let mut s = Stats::default();
-        match self.stats_dir("cpuacct") {
-            Some(Dir::V1(d)) => s.cpu.usage = cpu_usage_v1(d)?,
-            Some(Dir::V2(d)) => s.cpu.usage = cpu_usage_v2(d)?,
-            None => {}
-        }
-        if let Some(dir) = self.stats_dir("cpu") {
-            s.cpu.throttling = throttling(dir)?;
-        }
-        if let Some(Dir::V1(d)) = self.stats_dir("cpuset") {
-            s.cpuset = cpuset_v1(d)?;
-        }
-        match self.stats_dir("memory") {
-            Some(Dir::V1(d)) => s.memory = memory_v1(d)?,
-            Some(Dir::V2(d)) => s.memory = memory_v2(d)?,
-            None => {}
-        }
-        if let Some(dir) = self.stats_dir("pids") {
-            s.pids = pids(dir)?;
-        }
-        match self.stats_dir("blkio") {
-            Some(Dir::V1(d)) => s.blkio = blkio_v1(d)?,
-            Some(Dir::V2(d)) => s.blkio = io_v2(d)?,
-            None => {}
-        }
-        if let Some(dir) = self.stats_dir("hugetlb") {
-            s.hugetlb = hugetlb(dir)?;
-        }
-        Ok(s)
-    }
-
-    /// How many processes the kernel's OOM killer has killed in the
-    /// container's memory cgroup: `oom_kill` of v1 `memory.oom_control`
-    /// (kernel 4.13+) or of v2 `memory.events`. `None` when there is no
-    /// such counter (no memory controller, or the cgroup is gone).
-    pub fn oom_kill_count(&self) -> Result<Option<u64>, CgroupError> {
-        let (dir, file) = match self.stats_dir("memory") {
-            Some(Dir::V1(d)) => (d, "memory.oom_control"),
-            Some(Dir::V2(d)) => (d, "memory.events"),
-            None => return Ok(None),
-        };
-        Ok(key_values(dir, file)?.and_then(|map| map.get("oom_kill").copied()))
-    }
-
-    /// The directory to read `controller`'s statistics from: its v1
-    /// hierarchy, else the cgroup2 directory (where its files exist only
-    /// when the controller is enabled; `cpu.stat` always does).
-    fn stats_dir(&self, controller: &str) -> Option<Dir<'_>> {
-        let hierarchies = self.hierarchies();
-        hierarchies
-            .iter()
-            .find(|h| !h.is_v2() && h.controllers().iter().any(|c| c == controller))
-            .map(|h| Dir::V1(h.dir()))
-            .or_else(|| {
-                hierarchies
-                    .iter()
-                    .find(|h| h.is_v2())
-                    .map(|h| Dir::V2(h.dir()))
-            })
-    }
-}
+pub(super) const USER_HZ: u64 = 100;
 
 /// A control file's content; `None` when it does not exist.
-fn read(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
+pub(super) fn read(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
     let path = dir.join(file);
     match fs::read_to_string(&path) {
         Ok(text) => Ok(Some(text)),
@@ -302,7 +24,13 @@ fn read(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
     }
 }
 
-fn bad(dir: &Path, file: &str, line: usize, reason: &'static str, text: &str) -> CgroupError {
+pub(super) fn bad(
+    dir: &Path,
+    file: &str,
+    line: usize,
+    reason: &'static str,
+    text: &str,
+) -> CgroupError {
     CgroupError::Parse {
         path: dir.join(file),
         line,
@@ -313,7 +41,7 @@ fn bad(dir: &Path, file: &str, line: usize, reason: &'static str, text: &str) ->
 
 /// A counter as the kernel writes it: `max` is `u64::MAX`, and a negative
 /// number (v1's `-1` for "unlimited") reads as 0, as runc reads them.
-fn parse_counter(text: &str) -> Option<u64> {
+pub(super) fn parse_counter(text: &str) -> Option<u64> {
     let text = text.trim();
     if text == "max" {
         return Some(u64::MAX);
@@ -326,7 +54,7 @@ fn parse_counter(text: &str) -> Option<u64> {
 }
 
 /// A file holding one number; `None` when the file does not exist.
-fn read_u64(dir: &Path, file: &str) -> Result<Option<u64>, CgroupError> {
+pub(super) fn read_u64(dir: &Path, file: &str) -> Result<Option<u64>, CgroupError> {
     let Some(text) = read(dir, file)? else {
         return Ok(None);
     };
@@ -337,7 +65,10 @@ fn read_u64(dir: &Path, file: &str) -> Result<Option<u64>, CgroupError> {
 
 /// A file of `key value` lines (`memory.stat`, `cpu.stat`,
 /// `memory.events`, ...).
-fn key_values(dir: &Path, file: &str) -> Result<Option<BTreeMap<String, u64>>, CgroupError> {
+pub(super) fn key_values(
+    dir: &Path,
+    file: &str,
+) -> Result<Option<BTreeMap<String, u64>>, CgroupError> {
     let Some(text) = read(dir, file)? else {
         return Ok(None);
     };
@@ -358,7 +89,7 @@ fn key_values(dir: &Path, file: &str) -> Result<Option<BTreeMap<String, u64>>, C
 }
 
 /// A file of whitespace-separated numbers (`cpuacct.usage_percpu`).
-fn numbers(dir: &Path, file: &str) -> Result<Vec<u64>, CgroupError> {
+pub(super) fn numbers(dir: &Path, file: &str) -> Result<Vec<u64>, CgroupError> {
     let Some(text) = read(dir, file)? else {
         return Ok(Vec::new());
     };
@@ -373,7 +104,7 @@ fn numbers(dir: &Path, file: &str) -> Result<Vec<u64>, CgroupError> {
 /// v1 `cpuacct`: the total and per-CPU usage in nanoseconds, the user and
 /// system split in clock ticks (`cpuacct.stat`), and that split per CPU
 /// (`cpuacct.usage_all`, kernel 4.16+).
-fn cpu_usage_v1(dir: &Path) -> Result<CpuUsage, CgroupError> {
+pub(super) fn cpu_usage_v1(dir: &Path) -> Result<CpuUsage, CgroupError> {
     let mut u = CpuUsage {
         total: read_u64(dir, "cpuacct.usage")?.unwrap_or(0),
         percpu: numbers(dir, "cpuacct.usage_percpu")?,
@@ -409,7 +140,7 @@ fn cpu_usage_v1(dir: &Path) -> Result<CpuUsage, CgroupError> {
 
 /// v2 `cpu.stat`: `usage_usec`, `user_usec`, `system_usec` (present even
 /// without the cpu controller). No per-CPU figures in v2.
-fn cpu_usage_v2(dir: &Path) -> Result<CpuUsage, CgroupError> {
+pub(super) fn cpu_usage_v2(dir: &Path) -> Result<CpuUsage, CgroupError> {
     let Some(stat) = key_values(dir, "cpu.stat")? else {
         return Ok(CpuUsage::default());
     };
@@ -424,7 +155,7 @@ fn cpu_usage_v2(dir: &Path) -> Result<CpuUsage, CgroupError> {
 
 /// `cpu.stat` of the cpu controller: v1 `throttled_time` is in
 /// nanoseconds, v2 `throttled_usec` in microseconds.
-fn throttling(dir: Dir<'_>) -> Result<Throttling, CgroupError> {
+pub(super) fn throttling(dir: Dir<'_>) -> Result<Throttling, CgroupError> {
     let (d, v2) = match dir {
         Dir::V1(d) => (d, false),
         Dir::V2(d) => (d, true),
@@ -445,7 +176,7 @@ fn throttling(dir: Dir<'_>) -> Result<Throttling, CgroupError> {
 }
 
 /// A cpuset list such as `0-3,8,10-11`.
-fn cpu_list(dir: &Path, file: &str) -> Result<Vec<u16>, CgroupError> {
+pub(super) fn cpu_list(dir: &Path, file: &str) -> Result<Vec<u16>, CgroupError> {
     let Some(text) = read(dir, file)? else {
         return Ok(Vec::new());
     };
@@ -465,7 +196,7 @@ fn cpu_list(dir: &Path, file: &str) -> Result<Vec<u16>, CgroupError> {
 }
 
 /// v1 `cpuset.*`, as runc reports them.
-fn cpuset_v1(dir: &Path) -> Result<CpuSet, CgroupError> {
+pub(super) fn cpuset_v1(dir: &Path) -> Result<CpuSet, CgroupError> {
     let num = |file: &str| read_u64(dir, file).map(Option::unwrap_or_default);
     let relax = match read(dir, "cpuset.sched_relax_domain_level")? {
         Some(text) => text.trim().parse::<i64>().map_err(|_| {
@@ -498,7 +229,7 @@ fn cpuset_v1(dir: &Path) -> Result<CpuSet, CgroupError> {
 /// `.limit_in_bytes` (`memory`, `memory.memsw`, `memory.kmem`,
 /// `memory.kmem.tcp`). Empty when the usage file is missing (no swap
 /// accounting, kernels without kmem files).
-fn memory_entry_v1(dir: &Path, prefix: &str) -> Result<MemoryEntry, CgroupError> {
+pub(super) fn memory_entry_v1(dir: &Path, prefix: &str) -> Result<MemoryEntry, CgroupError> {
     let Some(usage) = read_u64(dir, &format!("{prefix}.usage_in_bytes"))? else {
         return Ok(MemoryEntry::default());
     };
@@ -514,7 +245,7 @@ fn memory_entry_v1(dir: &Path, prefix: &str) -> Result<MemoryEntry, CgroupError>
 
 /// v1 `memory`: `memory.stat` (nothing at all without it, as runc) and the
 /// four usage entries.
-fn memory_v1(dir: &Path) -> Result<Memory, CgroupError> {
+pub(super) fn memory_v1(dir: &Path) -> Result<Memory, CgroupError> {
     let Some(raw) = key_values(dir, "memory.stat")? else {
         return Ok(Memory::default());
     };
@@ -530,7 +261,10 @@ fn memory_v1(dir: &Path) -> Result<Memory, CgroupError> {
 
 /// v2 `<prefix>.current`, `.max` and `.peak` (kernel 5.19+; `swap.peak`
 /// 6.5+). cgroup2 has no failure counter here.
-fn memory_entry_v2(dir: &Path, prefix: &str) -> Result<Option<MemoryEntry>, CgroupError> {
+pub(super) fn memory_entry_v2(
+    dir: &Path,
+    prefix: &str,
+) -> Result<Option<MemoryEntry>, CgroupError> {
     let Some(usage) = read_u64(dir, &format!("{prefix}.current"))? else {
         return Ok(None);
     };
@@ -545,7 +279,7 @@ fn memory_entry_v2(dir: &Path, prefix: &str) -> Result<Option<MemoryEntry>, Cgro
 /// v2 `memory`: `cache` is the `file` pages, and `swap` is reported as
 /// memory + swap like v1's memsw (runc does the same), so a reader sees
 /// one meaning on both.
-fn memory_v2(dir: &Path) -> Result<Memory, CgroupError> {
+pub(super) fn memory_v2(dir: &Path) -> Result<Memory, CgroupError> {
     let Some(raw) = key_values(dir, "memory.stat")? else {
         return Ok(Memory::default());
     };
@@ -575,7 +309,7 @@ fn memory_v2(dir: &Path) -> Result<Memory, CgroupError> {
 /// `pids.current` and `pids.max` (the same in both versions; `max` is
 /// reported as 0). A cgroup2 directory without the pids controller has
 /// its processes counted from `cgroup.procs`, as runc does.
-fn pids(dir: Dir<'_>) -> Result<Pids, CgroupError> {
+pub(super) fn pids(dir: Dir<'_>) -> Result<Pids, CgroupError> {
     let d = match dir {
         Dir::V1(d) | Dir::V2(d) => d,
     };
@@ -670,7 +404,7 @@ const V1_BLKIO_GROUPS: &[&[(&str, Table)]] = &[
 
 /// v1 `blkio`: see [`V1_BLKIO_GROUPS`]. Within the chosen group, a file
 /// without entries ends the search, keeping what was read (runc's rule).
-fn blkio_v1(dir: &Path) -> Result<Blkio, CgroupError> {
+pub(super) fn blkio_v1(dir: &Path) -> Result<Blkio, CgroupError> {
     let mut out = Blkio::default();
     'groups: for group in V1_BLKIO_GROUPS {
         for (i, (file, table)) in group.iter().enumerate() {
@@ -690,7 +424,7 @@ fn blkio_v1(dir: &Path) -> Result<Blkio, CgroupError> {
 
 /// One v1 blkio file: `MAJ:MIN OP VALUE` lines (`MAJ:MIN VALUE` in files
 /// without operations) and a `Total N` line, which is skipped.
-fn blkio_file(dir: &Path, file: &str) -> Result<Vec<BlkioEntry>, CgroupError> {
+pub(super) fn blkio_file(dir: &Path, file: &str) -> Result<Vec<BlkioEntry>, CgroupError> {
     let Some(text) = read(dir, file)? else {
         return Ok(Vec::new());
     };
@@ -738,7 +472,7 @@ fn blkio_file(dir: &Path, file: &str) -> Result<Vec<BlkioEntry>, CgroupError> {
 /// v2 `io.stat`: `MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N
 /// dios=N` per device, mapped to v1's tables as runc does (bytes and
 /// operations, `Read` and `Write`; the other keys have no v1 table).
-fn io_v2(dir: &Path) -> Result<Blkio, CgroupError> {
+pub(super) fn io_v2(dir: &Path) -> Result<Blkio, CgroupError> {
     let mut out = Blkio::default();
     let Some(text) = read(dir, "io.stat")? else {
         return Ok(out);
@@ -787,7 +521,7 @@ fn io_v2(dir: &Path) -> Result<Blkio, CgroupError> {
 
 /// The huge page sizes with a `hugetlb.<size>.<suffix>` file in `dir`
 /// (not the `.rsvd.` reservation files), such as `2MB` and `1GB`.
-fn page_sizes(dir: &Path, suffix: &str) -> Result<Vec<String>, CgroupError> {
+pub(super) fn page_sizes(dir: &Path, suffix: &str) -> Result<Vec<String>, CgroupError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -814,7 +548,7 @@ fn page_sizes(dir: &Path, suffix: &str) -> Result<Vec<String>, CgroupError> {
 /// `hugetlb` per page size: v1 `usage_in_bytes`, `max_usage_in_bytes`,
 /// `failcnt`; v2 `current` and the `max` count of `events` (v2 keeps no
 /// peak).
-fn hugetlb(dir: Dir<'_>) -> Result<BTreeMap<String, Hugetlb>, CgroupError> {
+pub(super) fn hugetlb(dir: Dir<'_>) -> Result<BTreeMap<String, Hugetlb>, CgroupError> {
     let mut out = BTreeMap::new();
     match dir {
         Dir::V1(d) => {
@@ -845,7 +579,3 @@ fn hugetlb(dir: Dir<'_>) -> Result<BTreeMap<String, Hugetlb>, CgroupError> {
     }
     Ok(out)
 }
-
-#[cfg(test)]
-#[path = "stats_tests.rs"]
-mod tests;
