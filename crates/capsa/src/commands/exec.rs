@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use capsa_linux::{ExecOptions, ExecOverrides, ExecProcess, Runtime};
 
-use super::lifecycle::seal_exe;
+use super::lifecycle::{pid_file_path, seal_exe};
 use super::run::{block_forwarded_signals, wait_for};
 use super::{tty, CommandError, CommandResult};
 use crate::cli::ExecArgs;
@@ -52,15 +52,7 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> CommandResult {
         sub_cgroups: a.cgroup.clone(),
         id: a.id.clone(),
         process,
-        pid_file: a
-            .pid_file
-            .as_ref()
-            .map(std::path::absolute)
-            .transpose()
-            .map_err(|e| CommandError::Io {
-                what: "--pid-file".into(),
-                source: e,
-            })?,
+        pid_file: pid_file_path(a.pid_file.as_deref())?,
         preserve_fds: a.preserve_fds,
     };
     let pid = rt.exec(&opts)?;

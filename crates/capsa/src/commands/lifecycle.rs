@@ -17,15 +17,7 @@ pub fn create_options(a: &CreateArgs) -> Result<CreateOptions, CommandError> {
     Ok(CreateOptions {
         id: a.id.clone(),
         bundle,
-        pid_file: a
-            .pid_file
-            .as_ref()
-            .map(std::path::absolute)
-            .transpose()
-            .map_err(|e| CommandError::Io {
-                what: "--pid-file".into(),
-                source: e,
-            })?,
+        pid_file: pid_file_path(a.pid_file.as_deref())?,
         console: a.console_socket.clone().map(capsa_linux::Console::Socket),
         pidfd_socket: a.pidfd_socket.clone(),
         notify_socket: notify_socket(),
@@ -34,6 +26,19 @@ pub fn create_options(a: &CreateArgs) -> Result<CreateOptions, CommandError> {
         listen_fds: listen_fds(),
         preserve_fds: a.preserve_fds,
     })
+}
+
+/// `--pid-file`, resolved against the caller's cwd at once (callers such
+/// as conmon may pass a relative path; go-runc makes it absolute itself).
+pub fn pid_file_path(
+    p: Option<&std::path::Path>,
+) -> Result<Option<std::path::PathBuf>, CommandError> {
+    p.map(std::path::absolute)
+        .transpose()
+        .map_err(|e| CommandError::Io {
+            what: "--pid-file".into(),
+            source: e,
+        })
 }
 
 /// systemd's `NOTIFY_SOCKET`, when capsa runs as a notify service.
