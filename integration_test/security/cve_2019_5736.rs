@@ -18,8 +18,10 @@
 //! sha256 afterwards and check from the host that the container-side processes do not
 //! run the host file.
 //!
-//! Every test gives the container CAP_SYS_PTRACE, so that opening `/proc/<pid>/exe` of
-//! a runtime process is allowed (the defence must not rely on the container lacking it).
+//! Every test here gives the container CAP_SYS_PTRACE, so that opening `/proc/<pid>/exe`
+//! of a runtime process is allowed; capsa then always takes the sealed copy. Containers
+//! without it take the exec trampoline instead (`exe_guard` in capsa-linux):
+//! `cve_2019_5736_trampoline.rs` attacks that path.
 
 use std::fs;
 use std::path::Path;
@@ -39,7 +41,7 @@ use super::{add_caps, is_runc, known_failure, link_applets, write_exec, WAIT};
 /// `/out/caught` (it holds fd 3 on the victim's executable) and `/out/done`; the host
 /// touches `/out/released` when no runtime process runs any more and `/out/stop` to
 /// give up.
-const ATTACK_SH: &str = r#"
+pub(crate) const ATTACK_SH: &str = r#"
 mode=$1
 out=/out
 me=$$
@@ -108,7 +110,7 @@ exec sleep 100000
 
 /// `#!/proc/self/exe`: run as a program, the kernel executes the binary of the process
 /// that called execve, i.e. the runtime's.
-const SELF_EXE_SCRIPT: &str = "#!/proc/self/exe\n";
+pub(crate) const SELF_EXE_SCRIPT: &str = "#!/proc/self/exe\n";
 
 /// A bundle prepared for the attacks: CAP_SYS_PTRACE, `/out`, the attacker script, the
 /// `#!/proc/self/exe` script at `/entry`, and the shared libraries of `binary` (so the
@@ -125,13 +127,13 @@ fn attack_bundle(ctx: &Ctx, prefix: &str, binary: &Path) -> (String, Bundle, std
     (id, b, out)
 }
 
-fn read_log(out: &Path) -> String {
+pub(crate) fn read_log(out: &Path) -> String {
     fs::read_to_string(out.join("log")).unwrap_or_default()
 }
 
 /// The attacker's verdict: panics (or, for a known-vulnerable runtime, reports) when
 /// any write through `/proc/<pid>/exe` went through.
-fn assert_not_written(log: &str, what: &str) {
+pub(crate) fn assert_not_written(log: &str, what: &str) {
     for key in ["direct-now", "reopen-now", "direct", "deferred"] {
         if let Some(v) = super::field(log, key) {
             assert_ne!(
@@ -467,7 +469,7 @@ fn exec_of_a_self_exe_script_does_not_expose_the_host_binary() {
 }
 
 /// Waits until one of `names` exists in `dir`.
-fn wait_until_any(dir: &Path, names: &[&str], timeout: Duration) {
+pub(crate) fn wait_until_any(dir: &Path, names: &[&str], timeout: Duration) {
     capsa_integration_test::wait_until(
         &format!("one of {names:?} in {}", dir.display()),
         timeout,

@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 mod cve_2019_19921;
 #[path = "../security/cve_2019_5736.rs"]
 mod cve_2019_5736;
+#[path = "../security/cve_2019_5736_trampoline.rs"]
+mod cve_2019_5736_trampoline;
 #[path = "../security/cve_2021_30465.rs"]
 mod cve_2021_30465;
 #[path = "../security/cve_2024_21626.rs"]

@@ -22,6 +22,7 @@
 
 pub mod cgroups;
 mod error;
+pub mod exe_guard;
 pub mod features;
 pub mod hooks;
 mod init;
@@ -32,6 +33,7 @@ pub mod procfs;
 pub mod protocol;
 pub mod rfc3339;
 pub mod seccomp;
+pub mod seccomp_eval;
 pub mod state;
 pub mod sys;
 
@@ -51,6 +53,10 @@ pub struct Runtime {
     state: state::StateRoot,
     proc_root: PathBuf,
     sys_root: PathBuf,
+    /// May re-execute this process from a sealed copy of its binary when a
+    /// container needs that defence (`exe_guard`); only a program whose
+    /// arguments mean the same again (the capsa command) should allow it.
+    reexec_sealed: bool,
 }
 
 impl Runtime {
@@ -60,7 +66,17 @@ impl Runtime {
             state: state::StateRoot::new(root),
             proc_root: PathBuf::from("/proc"),
             sys_root: PathBuf::from("/sys"),
+            reexec_sealed: false,
         }
+    }
+
+    /// Lets `create`, `run` and `exec` re-execute the process, with the same
+    /// arguments and environment, from a sealed copy of its binary when the
+    /// container needs it (CVE-2019-5736, see `exe_guard`). Without this,
+    /// such a container is refused with an error saying why.
+    pub fn reexec_when_sealed_copy_needed(mut self) -> Self {
+        self.reexec_sealed = true;
+        self
     }
 
     /// Reads process facts from another `/proc` (for tests).

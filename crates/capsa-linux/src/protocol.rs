@@ -68,6 +68,10 @@ pub enum Msg {
     Ready,
     /// init → parent: setup failed at `step` (any step).
     Failed(InitFailure),
+    /// exec'd process → `capsa exec`: the exec trampoline could not exec
+    /// `path` (E4). The trampoline writes this message itself, with the
+    /// framing `init/process.rs` gives it.
+    ExecFailed { errno: i32, path: String },
 }
 
 /// An error of the container init, as it reaches the parent.
@@ -80,6 +84,21 @@ pub struct InitFailure {
     pub errno: Option<i32>,
     /// One line for the user, naming what failed and where.
     pub message: String,
+}
+
+impl InitFailure {
+    /// A failed exec of the program at `path`, in Go's wording of the errno
+    /// as runc reports it (podman maps the text to exit codes 126/127).
+    pub fn exec_failed(errno: i32, path: &str) -> Self {
+        InitFailure {
+            step: "exec".into(),
+            errno: Some(errno),
+            message: format!(
+                "exec: {path:?}: {}",
+                nix::errno::Errno::from_raw(errno).desc().to_lowercase()
+            ),
+        }
+    }
 }
 
 /// Errors of the pipe itself.
@@ -99,6 +118,12 @@ pub enum ProtocolError {
 #[derive(Debug)]
 pub struct Channel {
     fd: OwnedFd,
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 /// Makes the pair: (parent's end, init's end). Both are close-on-exec, so no

@@ -91,6 +91,15 @@ pub struct ContainerState {
     /// The config as validated at create: later changes to the bundle's
     /// config.json do not affect the container (runtime spec, lifecycle).
     pub spec: ValidSpec,
+    /// A process of the container may hold CAP_SYS_PTRACE: its own process
+    /// or one an `exec` started (`exe_guard`). A state without the field
+    /// (an older capsa's) counts as yes, the safe side.
+    #[serde(default = "yes")]
+    pub ptrace_seen: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The state root given by `--root`.

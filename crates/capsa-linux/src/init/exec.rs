@@ -25,8 +25,15 @@ use crate::protocol::{Channel, InitFailure, Msg};
 use crate::sys;
 
 /// Runs the exec'd process's setup. Never returns.
-pub(crate) fn run(plan: &ExecPlan, chan: Channel, console: Option<std::os::fd::OwnedFd>) -> ! {
-    match setup_and_exec(plan, &chan, console) {
+pub(crate) fn run(
+    plan: &ExecPlan,
+    chan: Channel,
+    console: Option<std::os::fd::OwnedFd>,
+    trampoline: Option<std::os::fd::OwnedFd>,
+) -> ! {
+    let result = super::become_undumpable()
+        .and_then(|()| setup_and_exec(plan, &chan, console, trampoline.as_ref()));
+    match result {
         Ok(never) => match never {},
         Err(f) => {
             let _ = chan.send(&Msg::Failed(f));
@@ -39,6 +46,7 @@ fn setup_and_exec(
     plan: &ExecPlan,
     chan: &Channel,
     console: Option<std::os::fd::OwnedFd>,
+    trampoline: Option<&std::os::fd::OwnedFd>,
 ) -> Result<Infallible, InitFailure> {
     // E1
     chan.expect(&Msg::Continue, "the parent's go-ahead")
@@ -93,5 +101,10 @@ fn setup_and_exec(
     } else if plan.seccomp.is_empty() {
         process::close_fds_on_exec(plan.preserve_fds)?;
     }
-    process::exec(exec)
+    let via = trampoline.map(|t| process::Via {
+        trampoline: t.as_fd(),
+        report: chan.as_fd(),
+        to: process::ReportTo::Channel,
+    });
+    process::exec(exec, via)
 }

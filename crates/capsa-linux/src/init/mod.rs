@@ -18,7 +18,7 @@ mod rootfs;
 
 use std::convert::Infallible;
 use std::fmt::Display;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::sys::stat::{umask, Mode};
 
@@ -70,11 +70,25 @@ pub(crate) struct InitIo {
     pub console: Option<OwnedFd>,
     /// The detached idmapped mounts `create` made (`idmap.rs`).
     pub idmapped: idmap::Trees,
+    /// The sealed exec trampoline, when the plan's defence is the
+    /// trampoline and capsa does not already run from a sealed copy.
+    pub trampoline: Option<OwnedFd>,
+}
+
+/// Makes this process non-dumpable, the first thing a fork of capsa does:
+/// until it execs the user's program it runs capsa's binary with the host's
+/// privileges, and a dumpable process could be reached by the container's
+/// processes through ptrace or `/proc/<pid>/{exe,mem,fd}` (CVE-2016-9962,
+/// and part of the CVE-2019-5736 defence, see `exe_guard`). The exec of the
+/// program makes it dumpable again, as any exec does.
+pub(crate) fn become_undumpable() -> Result<(), InitFailure> {
+    nix::sys::prctl::set_dumpable(false).step("start", || "prctl(PR_SET_DUMPABLE, 0)".to_string())
 }
 
 /// Runs the init. Never returns.
 pub(crate) fn run(plan: &InitPlan, mut io: InitIo) -> ! {
-    match setup_and_exec(plan, &mut io) {
+    let result = become_undumpable().and_then(|()| setup_and_exec(plan, &mut io));
+    match result {
         Ok(never) => match never {},
         Err(failure) => {
             // The parent may be gone already; then there is no one to tell.
@@ -150,7 +164,7 @@ fn setup_and_exec(plan: &InitPlan, io: &mut InitIo) -> Result<Infallible, InitFa
     // From here on, failures go to `start` through the fifo: the init pipe
     // is closed and the parent gone.
     let mut fifo = wait_for_start(&io.fifo)?;
-    let Err(f) = start_and_exec(plan, &hook_state, exec, &mut fifo);
+    let Err(f) = start_and_exec(plan, &hook_state, exec, &mut fifo, io.trampoline.as_ref());
     report_to_start(&mut fifo, &f);
     sys::exit_now(1)
 }
@@ -163,6 +177,7 @@ fn start_and_exec(
     hook_state: &str,
     exec: process::Exec,
     fifo: &mut std::fs::File,
+    trampoline: Option<&OwnedFd>,
 ) -> Result<Infallible, InitFailure> {
     use std::io::Write;
     let created_state = hooks::with_status(hook_state, "created");
@@ -186,7 +201,12 @@ fn start_and_exec(
     // close-on-exec pass: it may forbid close_range now.)
     fifo.write_all(b"0")
         .step("exec fifo", || "write to the exec fifo".to_string())?;
-    process::exec(exec)
+    let via = trampoline.map(|t| process::Via {
+        trampoline: t.as_fd(),
+        report: fifo.as_fd(),
+        to: process::ReportTo::Fifo,
+    });
+    process::exec(exec, via)
 }
 
 /// Sends a failure after start to the `start` command: `E` and the message.

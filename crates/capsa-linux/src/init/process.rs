@@ -20,6 +20,7 @@
 //! The umask is set last, just before exec, by `exec`.
 
 use std::ffi::CString;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use caps::CapSet;
@@ -261,13 +262,67 @@ fn io_text(e: &std::io::Error) -> String {
     }
 }
 
-/// Sets the process's umask and execs its program.
-pub(super) fn exec(e: Exec) -> Result<std::convert::Infallible, InitFailure> {
+/// Where the exec trampoline reports a failed exec of the program.
+pub(super) enum ReportTo {
+    /// The exec fifo `start` reads: `T<errno>:<message>` (after the `0`).
+    Fifo,
+    /// The exec pipe (`capsa exec`): a `Msg::ExecFailed` packet.
+    Channel,
+}
+
+/// The last exec through the exec trampoline (`exe_guard`).
+pub(super) struct Via<'a> {
+    pub trampoline: BorrowedFd<'a>,
+    pub report: BorrowedFd<'a>,
+    pub to: ReportTo,
+}
+
+impl ReportTo {
+    /// The text around the errno the trampoline writes.
+    fn framing(&self, path: &CString) -> (CString, CString) {
+        let (prefix, suffix) = match self {
+            ReportTo::Fifo => ("T".to_string(), format!(":exec: {path:?}")),
+            ReportTo::Channel => (
+                r#"{"ExecFailed":{"errno":"#.to_string(),
+                format!(
+                    r#","path":{}}}}}"#,
+                    serde_json::Value::from(path.to_string_lossy().into_owned())
+                ),
+            ),
+        };
+        // Neither can hold a NUL: the path is a CString already.
+        (
+            CString::new(prefix).unwrap_or_default(),
+            CString::new(suffix).unwrap_or_default(),
+        )
+    }
+}
+
+/// Sets the process's umask and execs its program, directly or through the
+/// trampoline.
+pub(super) fn exec(e: Exec, via: Option<Via<'_>>) -> Result<std::convert::Infallible, InitFailure> {
     umask(Mode::from_bits_truncate(e.umask));
-    let err = nix::unistd::execve(&e.path, &e.args, &e.env).unwrap_err();
+    let Some(via) = via else {
+        let err = nix::unistd::execve(&e.path, &e.args, &e.env).unwrap_err();
+        return Err(failure(
+            "exec",
+            format!("exec: {:?}: {}", e.path, err.desc().to_lowercase()),
+        ));
+    };
+    let (prefix, suffix) = via.to.framing(&e.path);
+    let report = crate::sys::TrampolineReport {
+        fd: via.report,
+        prefix: &prefix,
+        suffix: &suffix,
+    };
+    let err = crate::sys::exec_through(via.trampoline, &report, &e.path, &e.args, &e.env);
     Err(failure(
         "exec",
-        format!("exec: {:?}: {}", e.path, err.desc().to_lowercase()),
+        format!(
+            "exec: {:?}: exec the trampoline: {}",
+            e.path,
+            err.desc().to_lowercase()
+        ),
     ))
 }
 

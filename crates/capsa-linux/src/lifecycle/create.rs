@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 use super::{hook_state, run_hooks, Rollback};
 use crate::cgroups::CgroupHost;
 use crate::error::Error;
+use crate::exe_guard;
 use crate::init::{self, InitIo};
 use crate::plan::{self, CreateOptions, InitPlan};
 use crate::protocol::{channel_pair, Channel, Msg};
@@ -54,6 +55,8 @@ impl Runtime {
         let cgroup = host.container_cgroup(spec.linux.cgroups_path.as_deref(), &opts.id)?;
         let host_facts = plan::HostFacts::detect(&self.sys_root);
         let plan = plan::build(&spec, opts, cgroup.clone(), &host_facts)?;
+        // Before anything exists: the sealed copy re-executes capsa.
+        let trampoline = self.exe_defence(&plan.exe_defence)?;
         // Idmapped mounts are made here, detached, before anything of the
         // container exists (so a failure leaves nothing), while capsa still
         // has the host's privileges that MOUNT_ATTR_IDMAP needs and is still
@@ -100,6 +103,7 @@ impl Runtime {
                     fifo,
                     console,
                     idmapped,
+                    trampoline,
                 },
                 lock_fd,
             ),
@@ -115,6 +119,7 @@ impl Runtime {
         drop(fifo);
         drop(console);
         drop(idmapped);
+        drop(trampoline);
         let init_pid = self.drive_init(&plan, &parent_end, first_pid, &mut rollback, &spec)?;
 
         let init_start_time = procfs::stat(&self.proc_root, init_pid)
@@ -129,6 +134,7 @@ impl Runtime {
             init_start_time,
             created: super::now_rfc3339(),
             cgroup,
+            ptrace_seen: spec.process.as_ref().is_some_and(exe_guard::holds_ptrace),
             spec,
         };
         rollback.dir().save(&state)?;
@@ -190,7 +196,7 @@ impl Runtime {
                 // Step 8: the init is ready and blocks on the exec fifo.
                 Msg::Ready => return Ok(init_pid),
                 Msg::Failed(failure) => return Err(Error::Init(failure)),
-                other @ (Msg::Continue | Msg::HookState(_)) => {
+                other @ (Msg::Continue | Msg::HookState(_) | Msg::ExecFailed { .. }) => {
                     return Err(crate::protocol::ProtocolError::Unexpected {
                         got: other,
                         expected: "a setup step",
@@ -233,6 +239,7 @@ fn become_init(plan: &InitPlan, parent_end: Channel, io: InitIo, lock_fd: i32) -
     // would hold it (and block every other capsa command) until it exits.
     let mut keep = vec![io.chan.raw(), io.fifo.as_raw_fd()];
     keep.extend(io.console.as_ref().map(|c| c.as_raw_fd()));
+    keep.extend(io.trampoline.as_ref().map(|t| t.as_raw_fd()));
     keep.extend(io.idmapped.raw_fds());
     let first = 3 + plan.preserve_fds as i32;
     let closed = if lock_fd >= first {

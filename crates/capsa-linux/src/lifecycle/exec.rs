@@ -102,7 +102,16 @@ impl Runtime {
             &self.proc_root,
             opts.preserve_fds,
             &plan::HostFacts::detect(&self.sys_root),
+            st.ptrace_seen,
         )?;
+        // Before anything happens: the sealed copy re-executes capsa.
+        let trampoline = self.exe_defence(&plan.exe_defence)?;
+        if !st.ptrace_seen && crate::exe_guard::holds_ptrace(&process) {
+            // Later execs must not trust this container's processes.
+            let mut st = st.clone();
+            st.ptrace_seen = true;
+            dir.save(&st)?;
+        }
         let (parent_end, child_end) =
             channel_pair().map_err(Error::sys("socketpair for the exec pipe"))?;
         let console = opts
@@ -119,15 +128,17 @@ impl Runtime {
                 let first = 3 + opts.preserve_fds as i32;
                 let mut keep = vec![child_end.raw()];
                 keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
+                keep.extend(trampoline.as_ref().map(|t| t.as_raw_fd()));
                 if lock_fd >= first && sys::close_fds_from(first, &keep).is_err() {
                     sys::exit_now(1);
                 }
-                init::exec::run(&plan, child_end, console)
+                init::exec::run(&plan, child_end, console, trampoline)
             }
             sys::Forked::Parent(pid) => pid,
         };
         drop(child_end);
         drop(console);
+        drop(trampoline);
         let reap = |pid: i32| {
             let _ = waitpid(Pid::from_raw(pid), None);
         };
@@ -167,6 +178,11 @@ impl Runtime {
         match parent_end.recv("the exec") {
             Err(ProtocolError::PeerGone { .. }) => {}
             Ok(Msg::Failed(f)) => return Err(Error::Init(f)),
+            Ok(Msg::ExecFailed { errno, path }) => {
+                return Err(Error::Init(crate::protocol::InitFailure::exec_failed(
+                    errno, &path,
+                )))
+            }
             Ok(other) => {
                 return Err(ProtocolError::Unexpected {
                     got: other,

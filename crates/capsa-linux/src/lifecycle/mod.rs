@@ -192,3 +192,35 @@ pub(crate) fn wait_gone(proc_root: &std::path::Path, pid: i32, limit: Duration) 
         }
     }
 }
+
+impl crate::Runtime {
+    /// Carries out the CVE-2019-5736 defence a plan chose (`exe_guard`),
+    /// before anything of the container exists. Returns the sealed exec
+    /// trampoline for the child, or `None` when capsa already runs from a
+    /// sealed copy of itself (then the child execs its program directly).
+    /// For a sealed copy, re-executes this process and does not return.
+    pub(crate) fn exe_defence(
+        &self,
+        defence: &crate::exe_guard::ExeDefence,
+    ) -> Result<Option<std::os::fd::OwnedFd>, Error> {
+        use crate::exe_guard::ExeDefence;
+        if sys::is_sealed_exe() {
+            return Ok(None);
+        }
+        match defence {
+            ExeDefence::Trampoline => sys::sealed_trampoline()
+                .map(Some)
+                .map_err(Error::sys("create the sealed exec trampoline (memfd)")),
+            ExeDefence::SealedCopy(why) if self.reexec_sealed => {
+                tracing::debug!("re-executing capsa from a sealed copy: {why}");
+                sys::ensure_sealed_exe()
+                    .map_err(Error::sys("re-exec capsa from a sealed copy of its binary"))?;
+                Ok(None)
+            }
+            ExeDefence::SealedCopy(why) => Err(Error::Unsupported(format!(
+                "this container needs the process to run from a sealed copy of its binary \
+                 ({why}; CVE-2019-5736); allow it with Runtime::reexec_when_sealed_copy_needed"
+            ))),
+        }
+    }
+}

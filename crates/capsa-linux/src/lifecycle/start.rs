@@ -76,7 +76,7 @@ impl Runtime {
             );
             return Err(e);
         }
-        self.wait_until_settled(st.init_pid, st.init_start_time);
+        self.wait_until_settled(&pidfd, st.init_pid, st.init_start_time);
         if let Some((host, listener)) = &notify {
             // Waiting for READY=1 may take long: other commands on this
             // container must not wait for the lock meanwhile.
@@ -100,16 +100,24 @@ impl Runtime {
     /// stop) can reach a pid 1 that has not installed its handlers yet and
     /// that the kernel therefore shields from it, and a poststart hook races
     /// the program's first action, which the spec puts before it.
-    /// Typical programs block within a millisecond or two.
-    fn wait_until_settled(&self, pid: i32, start_time: u64) {
+    /// Typical programs block within a millisecond or two. The process's
+    /// state is read at growing intervals (50 µs, doubling to 1 ms); the
+    /// pidfd wakes us at once if it exits meanwhile.
+    fn wait_until_settled(&self, pidfd: &OwnedFd, pid: i32, start_time: u64) {
+        use nix::sys::time::TimeSpec;
         let deadline = std::time::Instant::now() + SETTLE_LIMIT;
+        let mut pause = std::time::Duration::from_micros(50);
         while std::time::Instant::now() < deadline {
             match crate::procfs::stat(&self.proc_root, pid) {
-                Some(s) if s.start_time == start_time && matches!(s.state, 'R' | 'D') => {
-                    std::thread::sleep(std::time::Duration::from_millis(1))
-                }
+                Some(s) if s.start_time == start_time && matches!(s.state, 'R' | 'D') => {}
                 _ => return,
             }
+            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            if let Ok(1..) = nix::poll::ppoll(&mut fds, Some(TimeSpec::from_duration(pause)), None)
+            {
+                return;
+            }
+            pause = (pause * 2).min(std::time::Duration::from_millis(1));
         }
     }
 }
@@ -159,14 +167,61 @@ fn release_init(dir: &ContainerDir, st: &ContainerState, pidfd: &OwnedFd) -> Res
         }
     }
     let _ = std::fs::remove_file(&path);
-    let text = String::from_utf8_lossy(&report);
-    match text.find('E') {
-        Some(i) => Err(Error::Init(crate::protocol::InitFailure {
+    parse_report(&String::from_utf8_lossy(&report)).map_err(|failure| match failure {
+        Some(f) => Error::Init(f),
+        None => Error::InitGone { id: st.id.clone() },
+    })
+}
+
+/// What the init wrote to the exec fifo: `0` alone when it exec'd its
+/// program; `E<message>` when a startContainer hook or the exec failed
+/// (after the `0` or instead of it); `T<errno>:<message>` after the `0` when
+/// the exec trampoline could not exec the program. `Err(None)`: the init
+/// died without a word.
+fn parse_report(text: &str) -> Result<(), Option<crate::protocol::InitFailure>> {
+    use crate::protocol::InitFailure;
+    let rest = text.strip_prefix('0');
+    let body = rest.unwrap_or(text);
+    if let Some(message) = body.strip_prefix('E') {
+        return Err(Some(InitFailure {
             step: "start".into(),
             errno: None,
-            message: text[i + 1..].to_string(),
-        })),
-        None if text.starts_with('0') => Ok(()),
-        None => Err(Error::InitGone { id: st.id.clone() }),
+            message: message.to_string(),
+        }));
+    }
+    if let Some((errno, message)) = body.strip_prefix('T').and_then(|t| t.split_once(':')) {
+        let errno: i32 = errno.parse().unwrap_or(0);
+        return Err(Some(InitFailure {
+            step: "start".into(),
+            errno: Some(errno),
+            message: format!(
+                "{message}: {}",
+                nix::errno::Errno::from_raw(errno).desc().to_lowercase()
+            ),
+        }));
+    }
+    match rest {
+        Some("") => Ok(()),
+        _ => Err(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_report;
+
+    #[test]
+    fn exec_fifo_reports() {
+        assert!(parse_report("0").is_ok());
+        assert!(parse_report("").unwrap_err().is_none());
+        let hook = parse_report("Ehook #0 failed").unwrap_err().unwrap();
+        assert_eq!(hook.message, "hook #0 failed");
+        let exec = parse_report("0Eexec: \"/x\": no such file")
+            .unwrap_err()
+            .unwrap();
+        assert_eq!(exec.message, "exec: \"/x\": no such file");
+        let tramp = parse_report("0T8:exec: \"/bin/Ex\"").unwrap_err().unwrap();
+        assert_eq!(tramp.message, "exec: \"/bin/Ex\": exec format error");
+        assert_eq!(tramp.errno, Some(8));
     }
 }

@@ -11,6 +11,7 @@ use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 
 use crate::cgroups::ContainerCgroup;
+use crate::exe_guard::ExeDefence;
 use crate::mount_options::{self, ParsedOptions};
 
 mod process;
@@ -238,6 +239,8 @@ pub struct InitPlan {
     pub process: Option<ProcessPlan>,
     /// `linux.seccomp` compiled, installed in order by the init.
     pub seccomp: Vec<crate::seccomp::BpfProgram>,
+    /// How the process is kept from capsa's binary (CVE-2019-5736).
+    pub exe_defence: ExeDefence,
 }
 
 /// What a process started by `exec` does: join the container init's
@@ -252,6 +255,8 @@ pub struct ExecPlan {
     pub process: ProcessPlan,
     pub seccomp: Vec<crate::seccomp::BpfProgram>,
     pub preserve_fds: u32,
+    /// How the process is kept from capsa's binary (CVE-2019-5736).
+    pub exe_defence: ExeDefence,
 }
 
 /// Builds the plan of an `exec` into the container whose init is
@@ -263,6 +268,7 @@ pub fn build_exec(
     proc_root: &std::path::Path,
     preserve_fds: u32,
     host: &HostFacts,
+    ptrace_seen: bool,
 ) -> Result<ExecPlan, PlanError> {
     check_labels(spec, Some(p), host)?;
     let base = proc_root.join(init_pid.to_string());
@@ -280,6 +286,7 @@ pub fn build_exec(
         join,
         root: base.join("root"),
         process: process(p, spec.linux.personality.as_ref())?,
+        exe_defence: crate::exe_guard::choose(spec, p, &seccomp, ptrace_seen),
         seccomp,
         preserve_fds,
     })
@@ -412,6 +419,11 @@ pub fn build(
         start_container_hooks: spec.hooks.start_container.clone(),
         namespaces,
         process,
+        exe_defence: match &spec.process {
+            Some(p) => crate::exe_guard::choose(spec, p, &seccomp, false),
+            // Nothing is ever exec'd.
+            None => ExeDefence::Trampoline,
+        },
         seccomp,
     })
 }

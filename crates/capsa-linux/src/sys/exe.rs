@@ -10,11 +10,15 @@
 //! from a sealed, anonymous copy (a memfd with write, grow and shrink seals):
 //! `/proc/self/exe` then names a file nobody can write, ever.
 //! The cost is one copy of the binary inside the kernel (`copy_file_range`)
-//! and one `execve`; `docs/architecture.md` gives the figures.
+//! and one `execve`; `docs/architecture.md` gives the figures. Where the
+//! rules of `exe_guard` allow it, capsa avoids that cost: the container
+//! process's last exec goes through the exec trampoline instead
+//! ([`sealed_trampoline`], [`exec_through`]).
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString, OsString};
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
@@ -62,6 +66,63 @@ pub fn ensure_sealed_exe() -> io::Result<()> {
     }))?;
     nix::unistd::fexecve(&copy, &args, &env)?;
     unreachable!("fexecve returned without an error")
+}
+
+/// The exec trampoline (`trampoline/main.rs`), built by `build.rs`.
+const TRAMPOLINE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/capsa-trampoline"));
+
+/// A sealed, close-on-exec memfd holding the exec trampoline: nobody can
+/// write to it, so a process running it cannot be used to reach any file of
+/// the host (CVE-2019-5736).
+pub fn sealed_trampoline() -> io::Result<OwnedFd> {
+    let memfd = memfd_create(
+        c"capsa-exec",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )?;
+    let mut file = File::from(memfd);
+    file.write_all(TRAMPOLINE)?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(&file, FcntlArg::F_ADD_SEALS(seals))?;
+    Ok(OwnedFd::from(file))
+}
+
+/// What the trampoline writes to the report fd when it cannot exec the
+/// program: `prefix`, the errno in decimal, `suffix`, in one write.
+pub struct TrampolineReport<'a> {
+    pub fd: BorrowedFd<'a>,
+    pub prefix: &'a CStr,
+    pub suffix: &'a CStr,
+}
+
+/// Execs `path` with `args` and `env` through the trampoline in `trampoline`
+/// (see `trampoline/main.rs` for the argument layout). The report fd is
+/// made inheritable here; the trampoline marks it close-on-exec again before
+/// it execs the program, so the reader sees EOF exactly when the program
+/// runs. Returns only on failure.
+pub fn exec_through(
+    trampoline: BorrowedFd<'_>,
+    report: &TrampolineReport<'_>,
+    path: &CStr,
+    args: &[CString],
+    env: &[CString],
+) -> nix::Error {
+    use nix::fcntl::{AtFlags, FdFlag};
+    if let Err(e) = fcntl(report.fd, FcntlArg::F_SETFD(FdFlag::empty())) {
+        return e;
+    }
+    let fd_arg = match CString::new(report.fd.as_raw_fd().to_string()) {
+        Ok(s) => s,
+        Err(_) => return nix::Error::EINVAL,
+    };
+    let mut argv: Vec<&CStr> = vec![&fd_arg, report.prefix, report.suffix, path];
+    argv.extend(args.iter().map(CString::as_c_str));
+    match nix::unistd::execveat(trampoline.as_fd(), c"", &argv, env, AtFlags::AT_EMPTY_PATH) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
 }
 
 fn to_cstrings(items: impl Iterator<Item = OsString>) -> io::Result<Vec<CString>> {

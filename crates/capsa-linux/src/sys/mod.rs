@@ -17,7 +17,9 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-pub use exe::{ensure_sealed_exe, is_sealed_exe};
+pub use exe::{
+    ensure_sealed_exe, exec_through, is_sealed_exe, sealed_trampoline, TrampolineReport,
+};
 
 /// The result of [`clone_process`] in each of the two processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use capsa_linux::{ExecOptions, ExecOverrides, ExecProcess, Runtime};
 
-use super::lifecycle::{pid_file_path, seal_exe};
+use super::lifecycle::pid_file_path;
 use super::run::{block_forwarded_signals, wait_for};
 use super::{tty, CommandError, CommandResult};
 use crate::cli::ExecArgs;
@@ -28,7 +28,6 @@ pub fn exec(rt: &Runtime, a: ExecArgs) -> CommandResult {
         }
         None => ExecProcess::Override(overrides(&a)?),
     };
-    seal_exe()?;
     if !a.detach {
         nix::sys::prctl::set_child_subreaper(true).map_err(|e| CommandError::Io {
             what: "become a child subreaper".into(),

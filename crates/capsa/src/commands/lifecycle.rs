@@ -66,17 +66,7 @@ fn listen_fds() -> u32 {
     }
 }
 
-/// Before anything is forked into a container, capsa runs from a sealed
-/// copy of itself (CVE-2019-5736; see `capsa_linux::sys::ensure_sealed_exe`).
-pub fn seal_exe() -> Result<(), CommandError> {
-    capsa_linux::sys::ensure_sealed_exe().map_err(|e| CommandError::Io {
-        what: "re-exec capsa from a sealed copy".into(),
-        source: e,
-    })
-}
-
 pub fn create(rt: &Runtime, a: CreateArgs) -> CommandResult {
-    seal_exe()?;
     rt.create(&create_options(&a)?)?;
     Ok(ExitCode::SUCCESS)
 }

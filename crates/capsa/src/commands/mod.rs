@@ -59,7 +59,8 @@ pub fn dispatch(cli: Cli, logger: &Logger) -> CommandResult {
     if cli.cgroup_manager.is_some() {
         return Err(CommandError::Unsupported("--cgroup-manager"));
     }
-    let rt = Runtime::new(cli.root.clone().unwrap_or_else(default_root));
+    let rt = Runtime::new(cli.root.clone().unwrap_or_else(default_root))
+        .reexec_when_sealed_copy_needed();
     match cli.command {
         Command::Create(a) => lifecycle::create(&rt, a),
         Command::Start(a) => lifecycle::start(&rt, &a.id, logger),

@@ -10,7 +10,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::lifecycle::{create_options, seal_exe};
+use super::lifecycle::create_options;
 use super::{tty, CommandError, CommandResult};
 use crate::cli::RunArgs;
 use crate::logging::Logger;
@@ -27,7 +27,6 @@ const FORWARDED: &[Signal] = &[
 ];
 
 pub fn run(rt: &Runtime, a: RunArgs, logger: &Logger) -> CommandResult {
-    seal_exe()?;
     let mut opts = create_options(&a.create)?;
     let id = opts.id.clone();
     // In the foreground without --console-socket, a terminal is relayed by us.
