@@ -51,6 +51,7 @@ pub struct Runtime {
     state: state::StateRoot,
     proc_root: PathBuf,
     sys_root: PathBuf,
+    cgroup_manager: cgroups::Manager,
 }
 
 impl Runtime {
@@ -60,6 +61,7 @@ impl Runtime {
             state: state::StateRoot::new(root),
             proc_root: PathBuf::from("/proc"),
             sys_root: PathBuf::from("/sys"),
+            cgroup_manager: cgroups::Manager::Cgroupfs,
         }
     }
 
@@ -72,6 +74,13 @@ impl Runtime {
     /// Reads host facts from another `/sys` (for tests).
     pub fn with_sys_root(mut self, sys_root: impl Into<PathBuf>) -> Self {
         self.sys_root = sys_root.into();
+        self
+    }
+
+    /// Who makes the cgroups of containers this runtime creates (runc's
+    /// `--systemd-cgroup`). Later commands follow what `create` recorded.
+    pub fn with_cgroup_manager(mut self, manager: cgroups::Manager) -> Self {
+        self.cgroup_manager = manager;
         self
     }
 

@@ -51,7 +51,11 @@ impl Runtime {
             &self.proc_root.join("self/mountinfo"),
             &self.proc_root.join("self/cgroup"),
         )?;
-        let cgroup = host.container_cgroup(spec.linux.cgroups_path.as_deref(), &opts.id)?;
+        let cgroup = host.cgroup_for(
+            &self.cgroup_manager,
+            spec.linux.cgroups_path.as_deref(),
+            &opts.id,
+        )?;
         let host_facts = plan::HostFacts::detect(&self.sys_root);
         let plan = plan::build(&spec, opts, cgroup.clone(), &host_facts)?;
         // Idmapped mounts are made here, detached, before anything of the
@@ -70,11 +74,9 @@ impl Runtime {
             fs::set_permissions(&notify_dir, fs::Permissions::from_mode(0o755))
                 .map_err(Error::sys(format!("chmod {}", notify_dir.display())))?;
         }
-        cgroup.create()?;
-        rollback.cgroup = Some(cgroup.clone());
-        cgroup.apply_device_rules(&plan::device_cgroup_rules(&spec))?;
-        if let Some(resources) = &spec.linux.resources {
-            cgroup.apply_resources(resources)?;
+        // systemd makes its unit around the init's pid: after the clone.
+        if cgroup.systemd_unit().is_none() {
+            make_cgroup(&cgroup, &spec, None, &mut rollback)?;
         }
         let fifo = make_fifo(&rollback.dir().fifo_path())?;
         let (parent_end, init_end) =
@@ -111,6 +113,10 @@ impl Runtime {
             spec.hooks.poststop.clone(),
             hook_state(&spec, &opts.id, "stopped", first_pid),
         ));
+        if cgroup.systemd_unit().is_some() {
+            // The init waits for step 1, so nothing has run outside yet.
+            make_cgroup(&cgroup, &spec, Some(first_pid), &mut rollback)?;
+        }
         drop(init_end);
         drop(fifo);
         drop(console);
@@ -224,6 +230,29 @@ impl Runtime {
         }
         Ok(())
     }
+}
+
+/// Makes the container's cgroup (for systemd, first its unit holding
+/// `pid`), arming the rollback to remove it, and writes the device rules and
+/// resources.
+fn make_cgroup(
+    cgroup: &crate::cgroups::ContainerCgroup,
+    spec: &capsa_spec::ValidSpec,
+    pid: Option<i32>,
+    rollback: &mut Rollback,
+) -> Result<(), Error> {
+    if let Some(pid) = pid {
+        // Armed before the start: a unit half made must still be stopped.
+        rollback.cgroup = Some(cgroup.clone());
+        cgroup.start_unit(pid, spec.linux.resources.as_ref())?;
+    }
+    cgroup.create()?;
+    rollback.cgroup = Some(cgroup.clone());
+    cgroup.apply_device_rules(&plan::device_cgroup_rules(spec))?;
+    if let Some(resources) = &spec.linux.resources {
+        cgroup.apply_resources(resources)?;
+    }
+    Ok(())
 }
 
 /// In the forked child: keep only what the init needs, then run it.
