@@ -242,9 +242,10 @@ fn make_cgroup(
     rollback: &mut Rollback,
 ) -> Result<(), Error> {
     if let Some(pid) = pid {
-        // Armed before the start: a unit half made must still be stopped.
-        rollback.cgroup = Some(cgroup.clone());
+        // Armed once the unit is ours: a unit that existed (and that
+        // start_unit refused) belongs to someone else.
         cgroup.start_unit(pid, spec.linux.resources.as_ref())?;
+        rollback.cgroup = Some(cgroup.clone());
     }
     cgroup.create()?;
     rollback.cgroup = Some(cgroup.clone());

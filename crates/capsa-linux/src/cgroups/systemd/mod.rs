@@ -220,8 +220,10 @@ impl ContainerCgroup {
 
     /// systemd only: starts the transient unit holding `pid` with the
     /// resource properties of `resources`, and waits until systemd has
-    /// made it. A scope of that name that exists already is an error; a
-    /// slice that exists is reused (the pid then joins by cgroupfs).
+    /// made it. A scope of that name that exists already is an error (and
+    /// is left alone: it is someone else's); a slice that exists is reused
+    /// (the pid then joins by cgroupfs). A unit whose start job fails or
+    /// times out is stopped again.
     pub fn start_unit(
         &self,
         pid: i32,
@@ -308,16 +310,24 @@ impl ContainerCgroup {
                 Err(e) => return Err(err(e)),
             }
         };
-        let result = m.wait_job(&job).map_err(&err)?;
-        if result != "done" {
-            m.reset_failed(&unit.unit);
-            return Err(CgroupError::SystemdJob {
+        // From here the unit is ours: on failure, leave none behind.
+        let failed = match m.wait_job(&job) {
+            Ok(result) if result == "done" => return Ok(()),
+            Ok(result) => CgroupError::SystemdJob {
                 unit: unit.unit.clone(),
                 action: "start",
                 result,
-            });
+            },
+            Err(e) => err(e),
+        };
+        if let Err(e) = m.call(
+            "StopUnit",
+            vec![Value::str(&unit.unit), Value::str("replace")],
+        ) {
+            tracing::debug!("StopUnit {} after a failed start: {e}", unit.unit);
         }
-        Ok(())
+        m.reset_failed(&unit.unit);
+        Err(failed)
     }
 
     /// systemd only: stops the unit and waits until it is gone. A unit
