@@ -530,33 +530,6 @@ fn go_flag_spellings_bool_values() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn systemd_cgroup_is_refused() {
-    if !capsa_only("--systemd-cgroup is refused (capsa has no systemd cgroup driver)") {
-        return;
-    }
-    let ctx = Ctx::new();
-    let (id, b) = sleeper(&ctx, "systemd");
-    let pid_file = ctx.base().join("init.pid");
-    let out = ctx.cmd(&[
-        "--systemd-cgroup",
-        "create",
-        "--bundle",
-        b.path_str(),
-        "--pid-file",
-        path_str(&pid_file),
-        &id,
-    ]);
-    let line = out.assert_error_line();
-    assert!(
-        line.contains("systemd cgroup driver"),
-        "the error should name the systemd cgroup driver:\n{out}"
-    );
-    assert!(!pid_file.exists(), "a refused create wrote the pid file");
-    ctx.assert_nothing_left(&id, &b);
-    assert_eq!(fs::read_dir(ctx.root()).expect("root").count(), 0);
-}
-
-#[test]
 fn checkpoint_help_says_unsupported() {
     if !capsa_only("`checkpoint --help` exits non-zero (podman's probe; capsa has no checkpoint)") {
         return;

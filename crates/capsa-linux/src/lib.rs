@@ -57,6 +57,7 @@ pub struct Runtime {
     /// container needs that defence (`exe_guard`); only a program whose
     /// arguments mean the same again (the capsa command) should allow it.
     reexec_sealed: bool,
+    cgroup_manager: cgroups::Manager,
 }
 
 impl Runtime {
@@ -67,6 +68,7 @@ impl Runtime {
             proc_root: PathBuf::from("/proc"),
             sys_root: PathBuf::from("/sys"),
             reexec_sealed: false,
+            cgroup_manager: cgroups::Manager::Cgroupfs,
         }
     }
 
@@ -88,6 +90,13 @@ impl Runtime {
     /// Reads host facts from another `/sys` (for tests).
     pub fn with_sys_root(mut self, sys_root: impl Into<PathBuf>) -> Self {
         self.sys_root = sys_root.into();
+        self
+    }
+
+    /// Who makes the cgroups of containers this runtime creates (runc's
+    /// `--systemd-cgroup`). Later commands follow what `create` recorded.
+    pub fn with_cgroup_manager(mut self, manager: cgroups::Manager) -> Self {
+        self.cgroup_manager = manager;
         self
     }
 

@@ -58,7 +58,8 @@ pub struct Cli {
           value_name = "BOOL", hide_default_value = true)]
     pub debug: bool,
 
-    /// Use systemd (a transient scope unit) to manage the container cgroup.
+    /// Use systemd (a transient scope unit) to manage the container cgroup;
+    /// linux.cgroupsPath is then `slice:prefix:name`.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value = "false", value_parser = go_bool, action = ArgAction::Set,
           value_name = "BOOL", hide_default_value = true)]

@@ -121,9 +121,15 @@ impl ContainerCgroup {
     /// (others may still hold cgroups of other containers: `/capsa`).
     ///
     /// Missing directories are fine, so this can be repeated. It goes on
-    /// past a failing hierarchy and returns the first error.
+    /// past a failing hierarchy and returns the first error. A cgroup of
+    /// the systemd driver has its unit stopped first.
     pub fn remove(&self) -> Result<(), CgroupError> {
         let mut first_error = None;
+        // systemd: stopping the unit kills what is left and removes its
+        // cgroup; the directories it does not manage are removed below.
+        if let Err(error) = self.stop_unit() {
+            first_error.get_or_insert(error);
+        }
         for hierarchy in &self.hierarchies {
             if let Err(error) = remove_tree(&hierarchy.dir) {
                 first_error.get_or_insert(error);

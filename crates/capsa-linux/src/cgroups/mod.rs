@@ -2,7 +2,8 @@
 //! directories (create, join, list, remove), its resource limits and its
 //! freezer.
 //!
-//! capsa drives cgroupfs directly; the systemd driver is not supported yet.
+//! capsa drives cgroupfs directly, or asks systemd for a transient unit and
+//! then drives its cgroup the same way (`systemd/`, with `--systemd-cgroup`).
 //! The flow is one way:
 //!
 //! 1. [`CgroupHost::detect`] reads `/proc/self/mountinfo` and
@@ -11,6 +12,10 @@
 //! 2. [`CgroupHost::container_cgroup`] resolves `linux.cgroupsPath` into a
 //!    [`ContainerCgroup`]: one directory per hierarchy. Also free of side
 //!    effects, so bad paths are rejected before anything is created.
+//!    [`CgroupHost::cgroup_for`] picks the driver: with [`Manager::Systemd`]
+//!    the path is `slice:prefix:name` and the directories are where systemd
+//!    will put that unit; [`ContainerCgroup::start_unit`] then makes the
+//!    unit around the init's pid, before `create`.
 //! 3. [`ContainerCgroup::create`], [`ContainerCgroup::add_process`],
 //!    [`ContainerCgroup::pids`] and [`ContainerCgroup::remove`] act on those
 //!    directories. A `ContainerCgroup` is stored in the container's
@@ -39,6 +44,7 @@ mod path;
 mod real_host_tests;
 mod resources;
 mod stats;
+pub mod systemd;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -77,9 +83,33 @@ pub enum CgroupError {
     #[error("linux.cgroupsPath {path:?}: {reason}")]
     InvalidPath { path: String, reason: &'static str },
 
-    /// `linux.cgroupsPath` is in the systemd form `slice:prefix:name`.
-    #[error("linux.cgroupsPath {0:?}: the systemd cgroup driver is not supported yet")]
-    SystemdPath(String),
+    /// `linux.cgroupsPath` does not fit the cgroup driver: the systemd form
+    /// `slice:prefix:name` without `--systemd-cgroup`, or a bad one with it.
+    #[error("linux.cgroupsPath {path:?}: {reason}")]
+    SystemdPath { path: String, reason: String },
+
+    /// A call to systemd over D-Bus failed.
+    #[error("systemd unit {unit}: cannot {action} it: {source}")]
+    Systemd {
+        unit: String,
+        action: &'static str,
+        source: systemd::DbusError,
+    },
+
+    /// systemd ran the job but it did not succeed.
+    #[error("systemd unit {unit}: the {action} job finished with result {result:?}")]
+    SystemdJob {
+        unit: String,
+        action: &'static str,
+        result: String,
+    },
+
+    /// A scope of the container's name is still there.
+    #[error(
+        "systemd unit {0} already exists: another container uses this name, or it is \
+         left over (systemctl stop {0})"
+    )]
+    SystemdUnitExists(String),
 
     /// Without `linux.cgroupsPath` the cgroup is named after the container
     /// id, which must then be a single path component.
@@ -214,6 +244,45 @@ pub struct ContainerCgroup {
     /// `create` takes `&self`; it is only held for a push or a copy.
     #[serde(default)]
     created_dirs: Mutex<Vec<PathBuf>>,
+    /// The systemd unit that owns the cgroup; `None` with cgroupfs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    systemd: Option<systemd::SystemdUnit>,
+}
+
+/// Who makes and removes the container's cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Manager {
+    /// capsa itself, with mkdir and rmdir (runc's default).
+    #[default]
+    Cgroupfs,
+    /// systemd, as a transient unit started over the bus at `bus` (a D-Bus
+    /// address such as `unix:path=/run/dbus/system_bus_socket`).
+    Systemd { bus: String },
+}
+
+impl CgroupHost {
+    /// [`CgroupHost::container_cgroup`] for the driver `manager`: with
+    /// systemd, `cgroups_path` is `slice:prefix:name` (default
+    /// `system.slice:capsa:<id>`) and the cgroup is where systemd puts that
+    /// unit. With cgroupfs, the systemd form is refused.
+    pub fn cgroup_for(
+        &self,
+        manager: &Manager,
+        cgroups_path: Option<&str>,
+        id: &str,
+    ) -> Result<ContainerCgroup, CgroupError> {
+        let Manager::Systemd { bus } = manager else {
+            return self.container_cgroup(cgroups_path, id);
+        };
+        let unit = systemd::UnitPath::parse(cgroups_path, id)?;
+        let mut cgroup = self.container_cgroup(Some(&unit.cgroup), id)?;
+        cgroup.systemd = Some(systemd::SystemdUnit {
+            unit: unit.unit,
+            slice: unit.slice,
+            bus: bus.clone(),
+        });
+        Ok(cgroup)
+    }
 }
 
 /// The container's directory in one hierarchy.
@@ -232,6 +301,7 @@ impl ContainerCgroup {
             relative_path,
             hierarchies,
             created_dirs: Mutex::new(Vec::new()),
+            systemd: None,
         }
     }
 
@@ -268,6 +338,7 @@ impl Clone for ContainerCgroup {
             relative_path: self.relative_path.clone(),
             hierarchies: self.hierarchies.clone(),
             created_dirs: Mutex::new(self.created_dirs()),
+            systemd: self.systemd.clone(),
         }
     }
 }

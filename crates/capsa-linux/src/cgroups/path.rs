@@ -30,8 +30,12 @@ impl CgroupPath {
         let absolute = path.starts_with('/');
         // runc's systemd driver takes `slice:prefix:name`; treating it as a
         // directory name would silently put the container somewhere odd.
-        if !absolute && path.split(':').count() == 3 {
-            return Err(CgroupError::SystemdPath(path.to_string()));
+        if super::systemd::looks_like_systemd(path) {
+            return Err(CgroupError::SystemdPath {
+                path: path.to_string(),
+                reason: "this is the systemd form slice:prefix:name, which needs --systemd-cgroup"
+                    .into(),
+            });
         }
         let mut components = Vec::new();
         for component in path.split('/') {
@@ -145,7 +149,7 @@ mod tests {
         let err = CgroupPath::requested(Some("system.slice:capsa:ctr"), "ctr").unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"linux.cgroupsPath "system.slice:capsa:ctr": the systemd cgroup driver is not supported yet"#
+            r#"linux.cgroupsPath "system.slice:capsa:ctr": this is the systemd form slice:prefix:name, which needs --systemd-cgroup"#
         );
         // An absolute path with colons is a plain (if odd) directory name.
         assert!(CgroupPath::requested(Some("/a:b:c"), "ctr").is_ok());

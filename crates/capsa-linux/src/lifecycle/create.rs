@@ -52,7 +52,11 @@ impl Runtime {
             &self.proc_root.join("self/mountinfo"),
             &self.proc_root.join("self/cgroup"),
         )?;
-        let cgroup = host.container_cgroup(spec.linux.cgroups_path.as_deref(), &opts.id)?;
+        let cgroup = host.cgroup_for(
+            &self.cgroup_manager,
+            spec.linux.cgroups_path.as_deref(),
+            &opts.id,
+        )?;
         let host_facts = plan::HostFacts::detect(&self.sys_root);
         let plan = plan::build(&spec, opts, cgroup.clone(), &host_facts)?;
         // Before anything exists: the sealed copy re-executes capsa.
@@ -73,11 +77,9 @@ impl Runtime {
             fs::set_permissions(&notify_dir, fs::Permissions::from_mode(0o755))
                 .map_err(Error::sys(format!("chmod {}", notify_dir.display())))?;
         }
-        cgroup.create()?;
-        rollback.cgroup = Some(cgroup.clone());
-        cgroup.apply_device_rules(&plan::device_cgroup_rules(&spec))?;
-        if let Some(resources) = &spec.linux.resources {
-            cgroup.apply_resources(resources)?;
+        // systemd makes its unit around the init's pid: after the clone.
+        if cgroup.systemd_unit().is_none() {
+            make_cgroup(&cgroup, &spec, None, &mut rollback)?;
         }
         let fifo = make_fifo(&rollback.dir().fifo_path())?;
         let (parent_end, init_end) =
@@ -115,6 +117,10 @@ impl Runtime {
             spec.hooks.poststop.clone(),
             hook_state(&spec, &opts.id, "stopped", first_pid),
         ));
+        if cgroup.systemd_unit().is_some() {
+            // The init waits for step 1, so nothing has run outside yet.
+            make_cgroup(&cgroup, &spec, Some(first_pid), &mut rollback)?;
+        }
         drop(init_end);
         drop(fifo);
         drop(console);
@@ -230,6 +236,30 @@ impl Runtime {
         }
         Ok(())
     }
+}
+
+/// Makes the container's cgroup (for systemd, first its unit holding
+/// `pid`), arming the rollback to remove it, and writes the device rules and
+/// resources.
+fn make_cgroup(
+    cgroup: &crate::cgroups::ContainerCgroup,
+    spec: &capsa_spec::ValidSpec,
+    pid: Option<i32>,
+    rollback: &mut Rollback,
+) -> Result<(), Error> {
+    if let Some(pid) = pid {
+        // Armed once the unit is ours: a unit that existed (and that
+        // start_unit refused) belongs to someone else.
+        cgroup.start_unit(pid, spec.linux.resources.as_ref())?;
+        rollback.cgroup = Some(cgroup.clone());
+    }
+    cgroup.create()?;
+    rollback.cgroup = Some(cgroup.clone());
+    cgroup.apply_device_rules(&plan::device_cgroup_rules(spec))?;
+    if let Some(resources) = &spec.linux.resources {
+        cgroup.apply_resources(resources)?;
+    }
+    Ok(())
 }
 
 /// In the forked child: keep only what the init needs, then run it.

@@ -43,7 +43,7 @@ impl Runtime {
             }
         }
         let merged = merge_resources(&current, resources);
-        st.cgroup.apply_resources(&merged)?;
+        st.cgroup.update_resources(&merged)?;
         st.spec.linux.resources = Some(merged);
         dir.save(&st)?;
         Ok(())

@@ -13,9 +13,9 @@ mod update;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use capsa_linux::Runtime;
+use capsa_linux::{cgroups, Runtime};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{CgroupManager, Cli, Command};
 use crate::logging::Logger;
 
 /// A command's failure: the one line the user reads.
@@ -48,19 +48,25 @@ fn default_root() -> PathBuf {
 }
 
 pub fn dispatch(cli: Cli, logger: &Logger) -> CommandResult {
-    if cli.systemd_cgroup {
-        return Err(CommandError::Unsupported(
-            "--systemd-cgroup (the systemd cgroup driver)",
-        ));
-    }
     if matches!(cli.rootless, Some(crate::cli::Rootless::True)) {
         return Err(CommandError::Unsupported("--rootless=true"));
     }
-    if cli.cgroup_manager.is_some() {
-        return Err(CommandError::Unsupported("--cgroup-manager"));
-    }
-    let rt = Runtime::new(cli.root.clone().unwrap_or_else(default_root))
+    let systemd = match cli.cgroup_manager {
+        None => cli.systemd_cgroup,
+        Some(CgroupManager::Systemd) => true,
+        Some(CgroupManager::Cgroupfs) => false,
+        Some(CgroupManager::Disabled) => {
+            return Err(CommandError::Unsupported("--cgroup-manager disabled"))
+        }
+    };
+    let mut rt = Runtime::new(cli.root.clone().unwrap_or_else(default_root))
         .reexec_when_sealed_copy_needed();
+    if systemd {
+        // Only `create` (and `run`) use it: later commands follow the state.
+        rt = rt.with_cgroup_manager(cgroups::Manager::Systemd {
+            bus: cgroups::systemd::system_bus_address(),
+        });
+    }
     match cli.command {
         Command::Create(a) => lifecycle::create(&rt, a),
         Command::Start(a) => lifecycle::start(&rt, &a.id, logger),
