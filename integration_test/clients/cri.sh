@@ -253,12 +253,13 @@ cri_setup() {
   export CRI_PY=$CRI_DIR/venv/bin/python CRI_GEN=$CRI_DIR/gen
   mkdir -p "$CRI_DIR/net.d" "$CRI_DIR/gen" "$CRI_DIR/logs"
   local t0=$SECONDS
-  echo "# cri: a venv with grpcio + grpcio-tools (PyPI), compiling cri.proto"
+  # the client's venv builds in the background while containerd starts
+  echo "# cri: a venv with grpcio + grpcio-tools (PyPI), compiling cri.proto (in the background)"
   { python3 -m venv "$CRI_DIR/venv" &&
     "$CRI_DIR/venv/bin/pip" install -q --disable-pip-version-check grpcio grpcio-tools &&
     "$CRI_PY" -m grpc_tools.protoc -I "$CLIENTS_DIR/cri" --python_out="$CRI_GEN" \
-      --grpc_python_out="$CRI_GEN" "$CLIENTS_DIR/cri/cri.proto"; } >"$WORK/logs/cri-venv.log" 2>&1 ||
-    { echo "cri: venv/protoc failed:"; tail "$WORK/logs/cri-venv.log"; exit 1; }
+      --grpc_python_out="$CRI_GEN" "$CLIENTS_DIR/cri/cri.proto"; } >"$WORK/logs/cri-venv.log" 2>&1 &
+  local venv_pid=$!
   echo "# cri: building the pause image and the OCI archives ($((SECONDS - t0))s so far)"
   # the pause: busybox sh waiting forever, leaving on SIGTERM/SIGINT
   local p=$CRI_DIR/pause-rootfs
@@ -340,11 +341,14 @@ EOF
   containerd --config "$CRI_DIR/config.toml" >"$WORK/logs/cri-containerd.log" 2>&1 &
   CRI_PID=$!
   local i
-  for i in $(seq 100); do cri version >/dev/null 2>&1 && break; sleep 0.1; done
-  cri version >/dev/null || { echo "cri: containerd's CRI did not start:"; tail "$WORK/logs/cri-containerd.log"; exit 1; }
+  for i in $(seq 100); do ctr -a "$CRI_ADDR" version >/dev/null 2>&1 && break; sleep 0.1; done
+  ctr -a "$CRI_ADDR" version >/dev/null || { echo "cri: containerd did not start:"; tail "$WORK/logs/cri-containerd.log"; exit 1; }
   for i in "$CRI_DIR/pause-oci.tar" "$WORK/busybox-oci.tar"; do
     ctr -a "$CRI_ADDR" -n k8s.io images import "$i" >/dev/null || { echo "cri: ctr images import $i failed" >&2; exit 1; }
   done
+  wait "$venv_pid" || { echo "cri: venv/protoc failed:"; tail "$WORK/logs/cri-venv.log"; exit 1; }
+  echo "# cri: venv ready ($((SECONDS - t0))s so far)"
+  cri version >/dev/null || { echo "cri: containerd's CRI does not answer:"; tail "$WORK/logs/cri-containerd.log"; exit 1; }
   # the CRI sees both images (it learns of them from containerd's events) and
   # its network is ready (the conflist is loaded)
   local deadline=$((SECONDS + 30))
