@@ -108,6 +108,18 @@ remove_pod_quietly() {
 
 ns_of() { readlink "/proc/$1/ns/$2"; }
 
+# The runtime under test made container ID: its state dir is in the handler's
+# root, and the runtime itself (`RT --root ROOT state ID`) reports it running
+# with PID.
+expect_ran_on_runtime() { # ID PID
+  [ -d "$(rt_root)/$1" ] || die "no state dir $(rt_root)/$1: $1 did not run on $RT"
+  local st
+  st=$("$RT" --root "$(rt_root)" state "$1") || die "$RT state $1 failed"
+  expect_eq "$(jget "$st" 'd["status"]')" running "$RT state $1: status"
+  expect_eq "$(jget "$st" 'd["pid"]')" "$2" "$RT state $1: pid"
+  echo "+ $RT state $1: running, pid $2" >&2
+}
+
 # ------------------------------------------------------------------ scenarios
 
 # A pod with two containers, driven as the kubelet does, then nothing left.
@@ -137,8 +149,7 @@ k_pod_lifecycle() {
   echo "+ pod $pod: ip $ip, pause pid $pause, netns $netns" >&2
   case "$ip" in "${CRI_SUBNET%.*}".*) ;; *) die "pod IP $ip is not in $CRI_SUBNET" ;; esac
   [ -e "$CRI_DIR/ipam/$CRI_NET/$ip" ] || die "no host-local reservation for $ip"
-  # the runtime under test made it: its state dir is in its own root
-  [ -d "$(rt_root)/$pod" ] || die "no state dir $(rt_root)/$pod: the pod did not run on $RT"
+  expect_ran_on_runtime "$pod" "$pause"
   expect_contains "$(cat "/proc/$pause/cgroup")" "memory:/$(cg_parent)/$pod" "pause's cgroup"
   expect_eq "$(tr '\0' ' ' <"/proc/$pause/cmdline")" "/bin/sh /pause " "pause's command line"
   expect_eq "$(ns_of "$pause" net)" "$(stat -L -c 'net:[%i]' "$netns")" "pause's network namespace"
@@ -160,10 +171,11 @@ k_pod_lifecycle() {
   local c pa pb
   for c in "$a" "$b"; do
     expect_eq "$(jget "$(cri_json inspect "$c")" 'd["status"]["state"]')" CONTAINER_RUNNING "state of $c"
-    [ -d "$(rt_root)/$c" ] || die "no state dir $(rt_root)/$c: container $c did not run on $RT"
   done
   pa=$(jget "$(cri_json inspect "$a")" 'd["info"]["info"]["pid"]')
   pb=$(jget "$(cri_json inspect "$b")" 'd["info"]["info"]["pid"]')
+  expect_ran_on_runtime "$a" "$pa"
+  expect_ran_on_runtime "$b" "$pb"
   for c in "$pa" "$pb"; do
     local ns
     for ns in net ipc uts; do
