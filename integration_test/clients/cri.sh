@@ -189,18 +189,18 @@ k_pod_lifecycle() {
 
   # -- ExecSync: the pod's hostname in both, b reaches a's loopback listener
   for c in "$a" "$b"; do
-    expect_rc 0 cri exec-sync --timeout 10 "$c" hostname
+    expect_rc 0 cri exec-sync --timeout 30 "$c" hostname
     expect_eq "$OUT" "$name-host" "hostname in $c"
   done
-  wait_for 10 cri exec-sync --timeout 5 "$b" wget -q -O /dev/null http://127.0.0.1:8080/
-  expect_rc 0 cri exec-sync --timeout 10 "$b" wget -q -O - http://127.0.0.1:8080/
+  wait_for 20 cri exec-sync --timeout 10 "$b" wget -q -O /dev/null http://127.0.0.1:8080/
+  expect_rc 0 cri exec-sync --timeout 30 "$b" wget -q -O - http://127.0.0.1:8080/
   expect_eq "$OUT" from-web "b's GET of a's 127.0.0.1:8080"
-  expect_rc 0 cri exec-sync --timeout 10 "$b" ip -o -4 addr show eth0
+  expect_rc 0 cri exec-sync --timeout 30 "$b" ip -o -4 addr show eth0
   expect_contains "$OUT" "$ip/" "eth0 seen from b"
-  expect_rc 3 cri exec-sync --timeout 10 "$b" sh -c 'echo out-$CRI_TEST; echo err >&2; exit 3'
+  expect_rc 3 cri exec-sync --timeout 30 "$b" sh -c 'echo out-$CRI_TEST; echo err >&2; exit 3'
   expect_eq "$OUT" out-client "ExecSync stdout"
   expect_eq "$ERR" err "ExecSync stderr"
-  expect_rc 125 cri exec-sync --timeout 10 "$b" /no/such/binary
+  expect_rc 125 cri exec-sync --timeout 30 "$b" /no/such/binary
   expect_contains "$ERR" "no such file or directory" "ExecSync of a missing binary"
   expect_contains "$(cat "$CRI_DIR/logs/$name/web.log")" " stdout F a-started" "a's CRI log"
 
