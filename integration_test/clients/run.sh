@@ -12,7 +12,7 @@
 #
 # Environment:
 #   CLIENTS_ORACLE=PATH|none   oracle runtime (default: runc from PATH)
-#   CLIENTS_SUITES="podman containerd docker buildah"   which suites
+#   CLIENTS_SUITES="podman containerd docker buildah cri"   which suites
 #   CLIENTS_RUN_KNOWN_BUGS=1   also run the scenarios marked as known capsa bugs
 #   CLIENTS_KEEP_WORK=1        keep the work dir (logs, storage) afterwards
 #   CLIENTS_TEST_TIMEOUT=S     per-test timeout (default 120)
@@ -59,6 +59,7 @@ export WORK
 mkdir -p "$WORK/logs"
 CTRD_PID=""
 DOCKERD_PID=""
+CRI_PID=""
 
 cleanup() {
   set +e
@@ -108,6 +109,7 @@ cleanup() {
     for p in $(pgrep -f "containerd --config $DOCKER_EXEC/"); do kill -9 "$p" 2>/dev/null; done
     rmdir /sys/fs/cgroup/*/docker 2>/dev/null
   fi
+  [ -z "$CRI_PID" ] || cri_cleanup
   if [ -n "${BUILDAH_ROOT:-}" ]; then
     bld_all rm -a >/dev/null 2>&1
     bld_all rmi -a -f >/dev/null 2>&1
@@ -194,7 +196,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   path = "$WORK/ctrd/opt"
 EOF
 
-SUITES=${CLIENTS_SUITES:-podman containerd docker buildah}
+SUITES=${CLIENTS_SUITES:-podman containerd docker buildah cri}
 echo "# podman: importing the image"
 pod_all import "$WORK/busybox.tar" "$IMG" >/dev/null 2>&1 || { echo "podman import failed" >&2; exit 1; }
 case " $SUITES " in *" containerd "*|*" buildah "*)
@@ -215,9 +217,11 @@ esac
 . "$CLIENTS_DIR/containerd.sh"
 . "$CLIENTS_DIR/docker.sh"
 . "$CLIENTS_DIR/buildah.sh"
+. "$CLIENTS_DIR/cri.sh"
 # docker: a private dockerd; buildah: its own storage (both in their files)
 case " $SUITES " in *" docker "*) docker_setup ;; esac
 case " $SUITES " in *" buildah "*) buildah_setup ;; esac
+case " $SUITES " in *" cri "*) cri_setup ;; esac   # a private containerd with its CRI plugin
 
 # ------------------------------------------------------------------- suites
 RUNTIMES=()
