@@ -48,6 +48,8 @@ METRICS = [
     ("start", "start", "ms"),
     ("state", "state", "ms"),
     ("exec", "exec /bin/true", "ms"),
+    ("events", "events --stats", "ms"),
+    ("update", "update --resources", "ms"),
     ("delete", "delete (stopped)", "ms"),
     ("par20", "20 lifecycles in parallel", "ms"),
     ("par100", "100 lifecycles in parallel", "ms"),
@@ -129,6 +131,7 @@ class Runtime:
         self.argv0 = argv0 or exe
         self.notes = []
         self.failures = {}
+        self.unsupported = set()
         self.errlog = None
 
     def cmd(self, *args):
@@ -329,6 +332,7 @@ class Bench:
         for rt in self.runtimes:
             self.ns.enter(rt.ns)
             self.start_sleeper(rt)
+            self.probe_sleeper_queries(rt)
 
     def start_sleeper(self, rt):
         pf = os.path.join(self.work, f"pid-sleeper-{rt.name}")
@@ -364,6 +368,11 @@ class Bench:
         self.add("delete", rt, ms) if rc == 0 else self.fail(rt, "delete", self.err_tail(rt))
         ms, rc, _ = self.timed(rt, rt.cmd("exec", "sleeper", "/bin/true"))
         self.add("exec", rt, ms) if rc == 0 else self.fail(rt, "exec", self.err_tail(rt))
+        for metric, argv in self.sleeper_queries(i):
+            if metric in rt.unsupported:
+                continue
+            ms, rc, _ = self.timed(rt, rt.cmd(*argv))
+            self.add(metric, rt, ms) if rc == 0 else self.fail(rt, metric, self.err_tail(rt))
         # Peak RSS, in separate untimed runs under GNU time: ru_maxrss of a
         # child that posix_spawn made counts the harness's own (shared, vfork)
         # memory, while GNU time forks from its own small image.
@@ -379,6 +388,32 @@ class Bench:
         self.add("rss_exec", rt, self.gnu_time_rss(
             rt, rt.cmd("exec", "sleeper", "/bin/true"), "rss_exec"))
         self.reap_strays()
+
+    def sleeper_queries(self, i):
+        """The cgroup commands timed on the running sleeper: one JSON object
+        of statistics, and `update --resources FILE` (containerd's form; the
+        one spelling all four runtimes share) writing a memory and a pids
+        limit, alternating between two files so that every update changes
+        them."""
+        res = os.path.join(self.work, f"resources-{i % 2}.json")
+        if not os.path.exists(res):
+            with open(res, "w") as f:
+                json.dump({"memory": {"limit": (256 + i % 2) << 20},
+                           "pids": {"limit": 1000 + i % 2}}, f)
+        return (("events", ("events", "--stats", "sleeper")),
+                ("update", ("update", "--resources", res, "sleeper")))
+
+    def probe_sleeper_queries(self, rt):
+        """Leaves out, with a note, the commands a runtime does not have
+        (crun has no `events`), rather than counting them as failures."""
+        for metric, argv in self.sleeper_queries(0):
+            _, rc, _ = self.timed(rt, rt.cmd(*argv))
+            if rc != 0:
+                rt.unsupported.add(metric)
+                msg = (f"{' '.join(argv[:2])} not measured: it fails here "
+                       f"({self.err_tail(rt).split(' | ')[-1]})")
+                rt.notes.append(msg)
+                log(f"  ! {rt.name}: {msg}")
 
     def gnu_time_rss(self, rt, argv, metric):
         """Max RSS (KiB) that `/usr/bin/time -f %M` reports for a command."""
@@ -567,6 +602,7 @@ def build_results(bench, args):
         "runtimes": {},
         "metrics": {},
         "ratios": {},
+        "ratio_base": {},
         "floor": {},
         "run_over_floor": {},
         "notes": bench.notes + list(args.note or []),
@@ -591,7 +627,10 @@ def build_results(bench, args):
         for rt in rts:
             vals = bench.samples.get(key, {}).get(rt.name)
             res["metrics"][key][rt.name] = summarise(vals) if vals else None
-        base = res["metrics"][key].get(BASELINE)
+        # crun has no `events`: such a metric is compared with runc's instead.
+        base_name = BASELINE if res["metrics"][key].get(BASELINE) else "runc"
+        res["ratio_base"][key] = base_name
+        base = res["metrics"][key].get(base_name)
         res["ratios"][key] = {
             rt.name: (res["metrics"][key][rt.name]["median"] / base["median"]
                       if base and res["metrics"][key][rt.name] else None)
@@ -621,6 +660,13 @@ def dynamic_libs(path):
     return libs
 
 
+def ratio_label(res, key, label):
+    """The metric's label, naming the runtime its ratios are to when that
+    is not the baseline."""
+    base = res["ratio_base"].get(key, BASELINE)
+    return label if base == BASELINE else f"{label} (÷ {base})"
+
+
 def tables(res, markdown):
     names = list(res["runtimes"])
     out = []
@@ -631,7 +677,7 @@ def tables(res, markdown):
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths))
 
     head = ["metric"] + names
-    widths = [28] + [max(15, len(n) + 1) for n in names]
+    widths = [34] + [max(15, len(n) + 1) for n in names]
     title = f"Ratio of the median to {BASELINE}'s (lower is better; {BASELINE} = 1.00)"
     out.append(f"### {title}" if markdown else title)
     out.append("")
@@ -639,7 +685,7 @@ def tables(res, markdown):
     if markdown:
         out.append("|" + "---|" * len(head))
     for key, label, unit in METRICS:
-        cells = [label]
+        cells = [ratio_label(res, key, label)]
         for n in names:
             r = res["ratios"][key].get(n)
             cells.append("-" if r is None else f"{r:.2f}")
@@ -771,7 +817,7 @@ def svg_chart(res, include_diag=False):
             o.append(f'<rect x="0" y="{gy - gap / 2}" width="{width}" height="{group_h}" '
                      f'fill="#f7f7f7"/>')
         o.append(f'<text x="{left - 8}" y="{gy + len(names) * bar_h / 2 + 4}" '
-                 f'text-anchor="end">{esc(label)}</text>')
+                 f'text-anchor="end">{esc(ratio_label(res, key, label))}</text>')
         for bi, n in enumerate(names):
             r = res["ratios"][key].get(n)
             y = gy + bi * bar_h

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, unit tests,
 # integration tests against real bundles as root, the OCI validation
-# ratchet, smoke tests on a pure cgroup v2 host (a qemu VM), podman,
+# ratchet, the cgroup integration tests on a pure cgroup v2 host (a qemu VM), podman,
 # containerd, docker and buildah driving capsa, and the benchmark harness in
 # its quick mode. Installs what it needs from Debian.
 set -euo pipefail
@@ -27,9 +27,9 @@ cargo test --workspace --no-fail-fast -- --include-ignored
 step "OCI validation ratchet"
 integration_test/conformance/run-ratchet.sh "$PWD/target/debug/capsa"
 
-step "a pure cgroup v2 host: smoke tests in a qemu VM"
+step "a pure cgroup v2 host: the cgroup integration tests and smoke tests in a qemu VM"
 cargo build --release -q -p capsa
-integration_test/vm/run-v2.sh "$PWD/target/release/capsa"
+integration_test/vm/run-tests.sh "$PWD/target/release/capsa"
 
 step "real clients: podman (conmon), containerd (ctr), docker and buildah on capsa"
 integration_test/clients/run.sh "$PWD/target/release/capsa"

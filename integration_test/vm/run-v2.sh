@@ -2,7 +2,11 @@
 # Boots a small qemu (TCG) VM whose host is pure cgroup v2 and runs a test
 # script against a capsa binary inside it. See README.md beside this file.
 #
-#   run-v2.sh CAPSA_BINARY [TEST_SCRIPT]
+#   run-v2.sh CAPSA_BINARY [TEST_SCRIPT [FILE...]]
+#
+# Each FILE is copied into /opt/capsa-vm/files/ of the VM (a dynamic ELF
+# executable with its shared libraries); run-tests.sh passes the integration
+# test binaries that way.
 #
 # Exit status: 0 when the VM printed "VM-RESULT: N passed, 0 failed";
 # 1 when tests failed (or the VM hung or died after it had booted);
@@ -23,12 +27,15 @@ prog=$(basename "$0")
 die() { echo "$prog: $*" >&2; exit 2; }
 note() { echo "# $*" >&2; }
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-  echo "usage: $prog CAPSA_BINARY [TEST_SCRIPT]" >&2
+if [ $# -lt 1 ]; then
+  echo "usage: $prog CAPSA_BINARY [TEST_SCRIPT [FILE...]]" >&2
   exit 2
 fi
 capsa_bin=$1
 test_script=${2:-$here/smoke.sh}
+shift $(($# >= 2 ? 2 : 1))
+extra_files=("$@")
+for f in "${extra_files[@]}"; do [ -f "$f" ] || die "$f: no such file"; done
 if [ ! -f "$capsa_bin" ] || [ ! -x "$capsa_bin" ]; then die "$capsa_bin: not an executable file"; fi
 [ -f "$test_script" ] || die "$test_script: no such test script"
 
@@ -101,23 +108,32 @@ kernel_package() {
 if [ -n "${CAPSA_VM_KERNEL:-}" ]; then
   kernel=$CAPSA_VM_KERNEL
   [ -f "$kernel" ] || die "CAPSA_VM_KERNEL=$kernel: no such file"
+  brd_module="" # its modules are unknown: no RAM disk
 else
-  # Reuse a cached kernel when there is one; look the package up otherwise.
+  # Reuse a cached kernel when there is one (with its brd.ko, the RAM disk
+  # module: a block device for the io.max tests); look the package up
+  # otherwise.
   kernel=$(find "$cache" -maxdepth 1 -name 'vmlinuz-6.1.*-amd64' 2>/dev/null | sort -V | tail -n 1)
-  if [ -z "$kernel" ]; then
+  if [ -z "$kernel" ] || [ ! -f "$cache/brd-$(basename "$kernel" | sed 's/^vmlinuz-//').ko" ]; then
     pkg=$(kernel_package)
     note "downloading $pkg"
     apt_download "$pkg"
     deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" | sort -V | tail -n 1)
     [ -n "$deb" ] || die "apt-get download $pkg left no .deb in $cache"
     tmpx=$(mktemp -d)
-    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmpx" --wildcards './boot/vmlinuz-*' ||
-      { rm -rf "$tmpx"; die "no vmlinuz in $deb"; }
+    dpkg-deb --fsys-tarfile "$deb" |
+      tar -x -C "$tmpx" --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/block/brd.ko' ||
+      { rm -rf "$tmpx"; die "no vmlinuz or brd.ko in $deb"; }
     for f in "$tmpx"/boot/vmlinuz-*; do mv "$f" "$cache/"; done
+    for f in "$tmpx"/lib/modules/*/kernel/drivers/block/brd.ko; do
+      v=${f#"$tmpx"/lib/modules/}
+      mv "$f" "$cache/brd-${v%%/*}.ko"
+    done
     rm -rf "$tmpx" "$deb"
     kernel=$(find "$cache" -maxdepth 1 -name 'vmlinuz-6.1.*-amd64' | sort -V | tail -n 1)
     [ -n "$kernel" ] || die "no vmlinuz-6.1.*-amd64 extracted into $cache"
   fi
+  brd_module=$cache/brd-$(basename "$kernel" | sed 's/^vmlinuz-//').ko
 fi
 
 # --- busybox: must be static -------------------------------------------------
@@ -167,19 +183,31 @@ cp "$busybox" "$root/bin/busybox"
   [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 done
 
-# capsa, plus its shared libraries and loader when it is dynamic.
-cp "$capsa_bin" "$root/usr/local/bin/capsa"
-if is_static "$capsa_bin"; then
-  note "capsa is static"
-else
-  libs=$(ldd "$capsa_bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
-  [ -n "$libs" ] || die "ldd $capsa_bin lists no library paths"
+# copy_with_libs SRC DEST: SRC at DEST in the initramfs, plus the shared
+# libraries and loader `ldd` lists when SRC is a dynamic executable.
+copy_with_libs() {
+  local src=$1 dest=$2 libs lib
+  mkdir -p "$root$(dirname "$dest")"
+  cp "$src" "$root$dest"
+  is_static "$src" && return 0
+  libs=$(ldd "$src" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
+  [ -n "$libs" ] || die "ldd $src lists no library paths"
   for lib in $libs; do
+    [ -e "$root$lib" ] && continue
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
   done
-  note "capsa is dynamic: copied $(echo "$libs" | wc -l) libraries"
-fi
+}
+
+# capsa, plus its shared libraries and loader when it is dynamic.
+copy_with_libs "$capsa_bin" /usr/local/bin/capsa
+if is_static "$capsa_bin"; then note "capsa is static"; else note "capsa is dynamic"; fi
+
+# The extra files (test binaries, scripts).
+for f in "${extra_files[@]}"; do
+  copy_with_libs "$f" "/opt/capsa-vm/files/$(basename "$f")"
+done
+[ ${#extra_files[@]} -eq 0 ] || note "copied ${#extra_files[@]} extra files into /opt/capsa-vm/files"
 
 # A minimal rootfs for the containers: busybox and relative applet links.
 rootfs=$root/opt/capsa-vm/rootfs
@@ -193,6 +221,10 @@ echo "root:x:0:" >"$rootfs/etc/group"
 
 cp "$test_script" "$root/opt/capsa-vm/test.sh"
 cp "$here/init" "$root/init"
+if [ -n "$brd_module" ] && [ -f "$brd_module" ]; then
+  mkdir -p "$root/lib/modules"
+  cp "$brd_module" "$root/lib/modules/brd.ko"
+fi
 chmod 755 "$root/init" "$root/opt/capsa-vm/test.sh"
 
 initrd=$work/initramfs.cpio.gz
@@ -249,7 +281,7 @@ if [ "${CAPSA_VM_VERBOSE:-0}" = 1 ]; then
   cat "$log.txt"
 elif [ -n "$booted_line" ]; then
   # What the VM found, then the test script's own output.
-  grep '^VM-INFO: \(kernel\|cgroup\|subtree\)' "$log.txt" || true
+  grep '^VM-INFO: \(kernel\|cgroup\|subtree\|block\)' "$log.txt" || true
   sed -n '/^VM-BOOTED/,$p' "$log.txt" | grep -v '^VM-BOOTED' | grep -v '^\[ *[0-9.]*\] reboot: ' || true
 fi
 

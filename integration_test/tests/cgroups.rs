@@ -1,0 +1,305 @@
+//! The cgroup v2 forms of `linux.resources` read back from the host's
+//! cgroup2 files, the placement of init, `cgroup.freeze` for pause/resume,
+//! and `ps` / `kill --all` over nested cgroups.
+//!
+//! The v2 tests need a pure cgroup v2 host: on this project's v1 hybrid
+//! machines they print a loud SKIPPED line and return; they run in the VM of
+//! `integration_test/vm/run-tests.sh`. `ps` and `kill --all` run on both.
+//! They pass against runc 1.1.5 except where `capsa_only` says so.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use capsa_integration_test::{
+    capsa_only, cgroup_mounts, loud, pid_alive, proc_cgroups, state_pid, wait_until, Bundle, Ctx,
+};
+use serde_json::{json, Value};
+
+const MIB: u64 = 1024 * 1024;
+const WAIT: Duration = Duration::from_secs(10);
+
+/// True on a pure cgroup v2 host (cgroup2 at /sys/fs/cgroup, no v1
+/// hierarchy). Elsewhere prints a loud SKIPPED line naming `test`.
+fn pure_v2(test: &str) -> bool {
+    let mounts = cgroup_mounts();
+    let v2_root = mounts
+        .iter()
+        .any(|m| m.fs_type == "cgroup2" && m.mount_point == Path::new("/sys/fs/cgroup"));
+    let v1 = mounts.iter().any(|m| m.fs_type == "cgroup");
+    if v2_root && !v1 {
+        return true;
+    }
+    loud(&format!(
+        "SKIPPED {test}: not a pure cgroup v2 host (this is cgroup v1 or hybrid); \
+         it runs in the VM of integration_test/vm/run-tests.sh"
+    ));
+    false
+}
+
+/// The host directory of `cgroup` in the hierarchy that has `controller`
+/// (v1), else in cgroup2.
+fn host_dir(controller: &str, cgroup: &str) -> PathBuf {
+    let mounts = cgroup_mounts();
+    let m = mounts
+        .iter()
+        .find(|m| m.fs_type == "cgroup" && m.super_options.split(',').any(|o| o == controller))
+        .or_else(|| mounts.iter().find(|m| m.fs_type == "cgroup2"))
+        .unwrap_or_else(|| panic!("no hierarchy has the {controller} controller"));
+    m.mount_point.join(cgroup.trim_start_matches('/'))
+}
+
+/// A file of the container's cgroup2 directory, trimmed.
+fn v2_read(b: &Bundle, file: &str) -> String {
+    let path = Path::new("/sys/fs/cgroup")
+        .join(b.cgroup_path().trim_start_matches('/'))
+        .join(file);
+    fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+fn set_resources(b: &mut Bundle, resources: Value) {
+    b.edit(|c| {
+        let devices = c["linux"]["resources"]["devices"].clone();
+        c["linux"]["resources"] = resources;
+        c["linux"]["resources"]["devices"] = devices;
+    });
+}
+
+/// A created (not started) `sleep` container with `resources`.
+fn created(ctx: &Ctx, prefix: &str, resources: Value) -> (String, Bundle) {
+    let (id, mut b) = ctx.id_and_bundle(prefix);
+    set_resources(&mut b, resources);
+    b.args(&["sleep", "1000"]);
+    ctx.create(&b, &id).assert_silent_success();
+    (id, b)
+}
+
+fn finish(ctx: &Ctx, id: &str, b: &Bundle) {
+    ctx.delete_force(id).assert_silent_success();
+    ctx.assert_nothing_left(id, b);
+}
+
+#[test]
+fn v2_init_is_in_its_cgroup_with_the_controllers_enabled_above() {
+    if !pure_v2("v2_init_is_in_its_cgroup_with_the_controllers_enabled_above") {
+        return;
+    }
+    let ctx = Ctx::new();
+    let (id, b) = created(&ctx, "cg-place", json!({"pids": {"limit": 50}}));
+    let pid = state_pid(&ctx.state(&id));
+    let lines = proc_cgroups(pid);
+    assert_eq!(lines.len(), 1, "only the 0:: line on v2: {lines:?}");
+    assert_eq!(
+        (lines[0].hierarchy, lines[0].path.as_str()),
+        (0, b.cgroup_path())
+    );
+    let procs = v2_read(&b, "cgroup.procs");
+    assert!(procs.lines().any(|p| p == pid.to_string()), "{procs}");
+    // The controller a limit needs is enabled from the root down to the parent.
+    for dir in ["/sys/fs/cgroup", "/sys/fs/cgroup/capsa-test"] {
+        let file = Path::new(dir).join("cgroup.subtree_control");
+        let enabled = fs::read_to_string(&file).expect("read subtree_control");
+        assert!(
+            enabled.split_whitespace().any(|e| e == "pids"),
+            "pids not in {}: {enabled}",
+            file.display()
+        );
+    }
+    assert_eq!(v2_read(&b, "pids.max"), "50");
+    finish(&ctx, &id, &b);
+}
+
+#[test]
+fn v2_memory_limit_reservation_swap_and_unified_high() {
+    if !pure_v2("v2_memory_limit_reservation_swap_and_unified_high") {
+        return;
+    }
+    let ctx = Ctx::new();
+    let (id, b) = created(
+        &ctx,
+        "cg-mem",
+        json!({
+            "memory": {"limit": 64 * MIB, "reservation": 32 * MIB, "swap": 96 * MIB},
+            "unified": {"memory.high": (48 * MIB).to_string(), "memory.oom.group": "1"}
+        }),
+    );
+    assert_eq!(v2_read(&b, "memory.max"), (64 * MIB).to_string());
+    assert_eq!(v2_read(&b, "memory.low"), (32 * MIB).to_string());
+    // v1's memory+swap becomes v2's swap alone.
+    assert_eq!(v2_read(&b, "memory.swap.max"), (32 * MIB).to_string());
+    assert_eq!(v2_read(&b, "memory.high"), (48 * MIB).to_string());
+    assert_eq!(v2_read(&b, "memory.oom.group"), "1");
+
+    // update: -1 lifts the limit and the swap with it.
+    let file = ctx.base().join("res.json");
+    fs::write(
+        &file,
+        json!({"memory": {"limit": -1, "swap": -1}}).to_string(),
+    )
+    .expect("write resources");
+    ctx.cmd(&["update", "--resources", file.to_str().expect("utf-8"), &id])
+        .assert_silent_success();
+    assert_eq!(v2_read(&b, "memory.max"), "max");
+    assert_eq!(v2_read(&b, "memory.swap.max"), "max");
+    finish(&ctx, &id, &b);
+}
+
+#[test]
+fn v2_cpu_weight_max_burst_and_cpuset() {
+    if !pure_v2("v2_cpu_weight_max_burst_and_cpuset") {
+        return;
+    }
+    let ctx = Ctx::new();
+    let (id, b) = created(
+        &ctx,
+        "cg-cpu",
+        json!({"cpu": {"shares": 2048, "quota": 30000, "period": 60000, "burst": 10000,
+                       "cpus": "0", "mems": "0"}}),
+    );
+    // runc's conversion: 1 + (shares - 2) * 9999 / 262142.
+    assert_eq!(v2_read(&b, "cpu.weight"), "79");
+    assert_eq!(v2_read(&b, "cpu.max"), "30000 60000");
+    assert_eq!(v2_read(&b, "cpu.max.burst"), "10000");
+    assert_eq!(v2_read(&b, "cpuset.cpus"), "0");
+    assert_eq!(v2_read(&b, "cpuset.mems"), "0");
+    ctx.cmd(&["update", "--cpu-share", "2", "--cpu-quota", "-1", &id])
+        .assert_silent_success();
+    assert_eq!(v2_read(&b, "cpu.weight"), "1");
+    assert_eq!(v2_read(&b, "cpu.max"), "max 60000");
+    finish(&ctx, &id, &b);
+}
+
+#[test]
+fn v2_io_weight_and_hugetlb_with_its_reservation() {
+    if !pure_v2("v2_io_weight_and_hugetlb_with_its_reservation") {
+        return;
+    }
+    let ctx = Ctx::new();
+    let (id, b) = created(
+        &ctx,
+        "cg-io",
+        json!({"blockIO": {"weight": 500},
+               "hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MIB}]}),
+    );
+    // blkio's 10..1000 mapped onto io.weight's 1..10000 (BFQ keeps 500).
+    let (file, want) = if Path::new("/sys/fs/cgroup")
+        .join(b.cgroup_path().trim_start_matches('/'))
+        .join("io.bfq.weight")
+        .exists()
+    {
+        ("io.bfq.weight", "default 500")
+    } else {
+        ("io.weight", "default 4950")
+    };
+    assert_eq!(v2_read(&b, file), want, "{file}");
+    assert_eq!(v2_read(&b, "hugetlb.2MB.max"), (4 * MIB).to_string());
+    assert_eq!(v2_read(&b, "hugetlb.2MB.rsvd.max"), (4 * MIB).to_string());
+    finish(&ctx, &id, &b);
+}
+
+#[test]
+fn v2_values_the_host_refuses_are_named() {
+    if !pure_v2("v2_values_the_host_refuses_are_named") {
+        return;
+    }
+    for (resources, field, file) in [
+        // No RDMA device in the VM: the kernel refuses the line.
+        (
+            json!({"rdma": {"capsa_no_such_hca": {"hcaHandles": 3}}}),
+            "linux.resources.rdma.capsa_no_such_hca",
+            "rdma.max",
+        ),
+        (
+            json!({"unified": {"memory.no_such_file": "1"}}),
+            "linux.resources.unified.memory.no_such_file",
+            "memory.no_such_file",
+        ),
+    ] {
+        let ctx = Ctx::new();
+        let (id, mut b) = ctx.id_and_bundle("cg-refused");
+        set_resources(&mut b, resources.clone());
+        let out = ctx.create(&b, &id);
+        assert!(!out.success(), "{resources} was accepted:\n{out}");
+        if capsa_only(&format!("{field} is refused with one line naming it")) {
+            let line = out.assert_error_line();
+            assert!(line.contains(field) && line.contains(file), "{line}");
+        }
+        ctx.assert_nothing_left(&id, &b);
+    }
+}
+
+#[test]
+fn v2_pause_and_resume_go_through_cgroup_freeze() {
+    if !pure_v2("v2_pause_and_resume_go_through_cgroup_freeze") {
+        return;
+    }
+    let ctx = Ctx::new();
+    let (id, b) = created(&ctx, "cg-freeze", json!({}));
+    ctx.start(&id).assert_silent_success();
+    ctx.cmd(&["pause", &id]).assert_silent_success();
+    assert_eq!(v2_read(&b, "cgroup.freeze"), "1");
+    assert!(v2_read(&b, "cgroup.events").contains("frozen 1"));
+    assert_eq!(ctx.status(&id), "paused");
+    ctx.cmd(&["resume", &id]).assert_silent_success();
+    assert_eq!(v2_read(&b, "cgroup.freeze"), "0");
+    assert!(v2_read(&b, "cgroup.events").contains("frozen 0"));
+    assert_eq!(ctx.status(&id), "running");
+    finish(&ctx, &id, &b);
+}
+
+/// A container with three processes, one of them moved by the host into a
+/// sub-cgroup `sub` (in the pids hierarchy on v1, in cgroup2 on v2), as a
+/// workload that makes its own cgroups would. Returns the pids.
+fn nested(ctx: &Ctx, prefix: &str) -> (String, Bundle, Vec<u32>) {
+    let (id, mut b) = ctx.id_and_bundle(prefix);
+    b.sh("sleep 1000 & sleep 1000 & wait");
+    ctx.create_and_start(&b, &id);
+    let dir = host_dir("pids", b.cgroup_path());
+    let procs = || -> Vec<u32> {
+        let text = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        text.lines().filter_map(|l| l.parse().ok()).collect()
+    };
+    wait_until("three processes in the container", WAIT, || {
+        procs().len() == 3
+    });
+    let init = state_pid(&ctx.state(&id));
+    let child = *procs().iter().find(|p| **p != init).expect("a child");
+    let sub = dir.join("sub");
+    fs::create_dir(&sub).expect("mkdir the sub-cgroup");
+    fs::write(sub.join("cgroup.procs"), child.to_string()).expect("move a child into sub");
+    let mut all = procs();
+    all.push(child);
+    all.sort_unstable();
+    (id, b, all)
+}
+
+#[test]
+fn ps_lists_the_processes_of_nested_cgroups() {
+    let ctx = Ctx::new();
+    let (id, b, pids) = nested(&ctx, "cg-ps");
+    let out = ctx.cmd(&["ps", "--format", "json", &id]);
+    out.assert_success();
+    let mut listed: Vec<u32> = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("ps --format json is not a JSON list of pids ({e}):\n{out}"));
+    listed.sort_unstable();
+    assert_eq!(listed, pids, "ps --format json:\n{out}");
+    finish(&ctx, &id, &b);
+}
+
+#[test]
+fn kill_all_reaches_processes_in_nested_cgroups() {
+    let ctx = Ctx::new();
+    let (id, b, pids) = nested(&ctx, "cg-killall");
+    ctx.cmd(&["kill", "--all", &id, "KILL"])
+        .assert_silent_success();
+    ctx.wait_for_status(&id, "stopped");
+    wait_until("every process to die", WAIT, || {
+        pids.iter().all(|p| !pid_alive(*p))
+    });
+    // delete removes the sub-cgroup with the container's.
+    ctx.delete(&id).assert_silent_success();
+    ctx.assert_nothing_left(&id, &b);
+}
