@@ -13,8 +13,10 @@ use nix::sched::CloneFlags;
 use crate::cgroups::ContainerCgroup;
 use crate::mount_options::{self, ParsedOptions};
 
+mod net;
 mod process;
 
+pub use net::NetDeviceMove;
 use process::process;
 pub use process::{CapsPlan, ProcessPlan};
 
@@ -238,6 +240,8 @@ pub struct InitPlan {
     pub process: Option<ProcessPlan>,
     /// `linux.seccomp` compiled, installed in order by the init.
     pub seccomp: Vec<crate::seccomp::BpfProgram>,
+    /// `linux.netDevices`, moved by the parent at step 6.
+    pub net_devices: Vec<NetDeviceMove>,
 }
 
 /// What a process started by `exec` does: join the container init's
@@ -413,6 +417,7 @@ pub fn build(
         namespaces,
         process,
         seccomp,
+        net_devices: net::net_devices(spec),
     })
 }
 
