@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 require_root
-need_packages busybox-static jq golang-go make
+need_packages busybox-static jq golang-go make iproute2
 
 step() { echo; echo "=== $* ($(date +%T))"; }
 
