@@ -53,7 +53,9 @@ impl Veth {
         let pid = std::process::id() % 100_000;
         let (a, b) = (format!("net{pid}{n}a"), format!("net{pid}{n}b"));
         let k = (pid as usize * 7 + n) % 250 + 1;
-        run(&["ip", "link", "add", &a, "mtu", "1400", "type", "veth", "peer", "name", &b]);
+        run(&[
+            "ip", "link", "add", &a, "mtu", "1400", "type", "veth", "peer", "name", &b,
+        ]);
         let v = Veth { a, b, k };
         run(&["ip", "addr", "add", &v.ip(2, true), "dev", &v.a]);
         run(&["ip", "addr", "add", &v.ip(1, true), "dev", &v.b]);
@@ -98,8 +100,10 @@ fn a_veth_end_moves_in_renamed_with_its_address_and_the_host_pings_it() {
     let veth = Veth::new();
     let (id, mut b) = bundle_moving(&ctx, "netdev", json!({ &veth.a: { "name": "ctr0" } }));
     let out = b.with_out_dir();
-    b.sh("ip addr show ctr0 > /out/addr; cat /sys/class/net/ctr0/mtu > /out/mtu; \
-          cat /sys/class/net/ctr0/operstate > /out/operstate; exec sleep 1000");
+    b.sh(
+        "ip addr show ctr0 > /out/addr; cat /sys/class/net/ctr0/mtu > /out/mtu; \
+          cat /sys/class/net/ctr0/operstate > /out/operstate; exec sleep 1000",
+    );
 
     ctx.create_and_start(&b, &id);
     wait_for_file(&out.join("operstate"), WAIT);
@@ -138,7 +142,11 @@ fn refused(ctx: &Ctx, veth: &Veth, id: &str, b: &Bundle, path: &str) {
     ctx.assert_nothing_left(id, b);
     assert!(link_exists(&veth.a), "{} left the host", veth.a);
     let addr = run(&["ip", "addr", "show", &veth.a]);
-    assert!(addr.contains(&veth.ip(2, true)), "{} lost its address:\n{addr}", veth.a);
+    assert!(
+        addr.contains(&veth.ip(2, true)),
+        "{} lost its address:\n{addr}",
+        veth.a
+    );
 }
 
 #[test]
@@ -153,17 +161,34 @@ fn bad_net_devices_fail_in_one_line_and_change_nothing() {
     let (id, b) = bundle_moving(&ctx, "netmiss", json!({ &missing: {} }));
     let line = ctx.create(&b, &id).assert_error_line();
     assert!(
-        line.contains(&format!("linux.netDevices.{missing}")) && line.contains("no network interface"),
+        line.contains(&format!("linux.netDevices.{missing}"))
+            && line.contains("no network interface"),
         "{line}"
     );
     ctx.assert_nothing_left(&id, &b);
 
-    let (id, b) = bundle_moving(&ctx, "netbadname", json!({ &veth.a: { "name": "no/slash" } }));
-    refused(&ctx, &veth, &id, &b, &format!("linux.netDevices.{}.name", veth.a));
+    let (id, b) = bundle_moving(
+        &ctx,
+        "netbadname",
+        json!({ &veth.a: { "name": "no/slash" } }),
+    );
+    refused(
+        &ctx,
+        &veth,
+        &id,
+        &b,
+        &format!("linux.netDevices.{}.name", veth.a),
+    );
 
     // The kernel would move the interface before it found the name taken.
     let (id, b) = bundle_moving(&ctx, "nettaken", json!({ &veth.a: { "name": "lo" } }));
-    refused(&ctx, &veth, &id, &b, &format!("linux.netDevices.{}.name", veth.a));
+    refused(
+        &ctx,
+        &veth,
+        &id,
+        &b,
+        &format!("linux.netDevices.{}.name", veth.a),
+    );
 
     let (id, mut b) = bundle_moving(&ctx, "netnons", json!({ &veth.a: {} }));
     b.namespaces(&["pid", "ipc", "uts", "mount"]);
