@@ -194,3 +194,77 @@ fn bad_net_devices_fail_in_one_line_and_change_nothing() {
     b.namespaces(&["pid", "ipc", "uts", "mount"]);
     refused(&ctx, &veth, &id, &b, "linux.netDevices");
 }
+
+/// A network namespace made with `ip netns add`, deleted when the guard drops.
+struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    fn new() -> NetNs {
+        let name = format!("net{}ns", std::process::id() % 100_000);
+        run(&["ip", "netns", "add", &name]);
+        NetNs { name }
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A network namespace joined by path (what podman and CRI do with their CNI
+/// namespaces): the container's /sys shows that namespace's devices, not the
+/// host's. Runs with runc too.
+#[test]
+fn sysfs_shows_the_devices_of_a_joined_network_namespace() {
+    let ctx = Ctx::new();
+    let ns = NetNs::new();
+    let dummy = format!("{}d", ns.name);
+    // A veth pair made inside (the dummy driver may be missing).
+    run(&[
+        "ip",
+        "-n",
+        &ns.name,
+        "link",
+        "add",
+        &dummy,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("{dummy}2"),
+    ]);
+    let veth = Veth::new(); // a host-only interface that must not show
+    let (id, mut b) = ctx.id_and_bundle("netjoin");
+    let out = b.with_out_dir();
+    b.sh("ls /sys/class/net > /out/net.tmp; mv /out/net.tmp /out/net");
+    b.edit(|c| {
+        c["linux"]["namespaces"] = json!([
+            { "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" },
+            { "type": "network", "path": ns.path() },
+        ])
+    });
+    ctx.create_and_start(&b, &id);
+    wait_for_file(&out.join("net"), WAIT);
+    let seen = fs::read_to_string(out.join("net")).expect("read net");
+    let seen: Vec<&str> = seen.split_whitespace().collect();
+    assert!(
+        seen.contains(&dummy.as_str()),
+        "/sys/class/net inside: {seen:?}"
+    );
+    assert!(
+        !seen.contains(&veth.b.as_str()),
+        "/sys/class/net inside shows the host's: {seen:?}"
+    );
+    ctx.wait_for_status(&id, "stopped");
+    ctx.delete(&id).assert_silent_success();
+    ctx.assert_nothing_left(&id, &b);
+}

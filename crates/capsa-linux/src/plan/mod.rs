@@ -150,7 +150,10 @@ pub struct NamespacePlan {
     pub own_pid_ns: bool,
     pub new_mount_ns: bool,
     pub new_cgroup_ns: bool,
-    pub new_net_ns: bool,
+    /// The container is in a network namespace other than capsa's: a new
+    /// one, or one joined by path (a pod's, podman's CNI netns). sysfs then
+    /// shows that namespace's devices when the init mounts it.
+    pub own_net_ns: bool,
 }
 
 impl Default for NamespacePlan {
@@ -168,7 +171,7 @@ impl Default for NamespacePlan {
             own_pid_ns: false,
             new_mount_ns: false,
             new_cgroup_ns: false,
-            new_net_ns: false,
+            own_net_ns: false,
         }
     }
 }
@@ -507,7 +510,7 @@ fn namespaces(spec: &ValidSpec) -> NamespacePlan {
         own_pid_ns: linux.namespace(NamespaceKind::Pid).is_some(),
         new_mount_ns: linux.namespace(NamespaceKind::Mount).is_some(),
         new_cgroup_ns: linux.new_namespace(NamespaceKind::Cgroup),
-        new_net_ns: linux.new_namespace(NamespaceKind::Network),
+        own_net_ns: linux.namespace(NamespaceKind::Network).is_some(),
         ..NamespacePlan::default()
     };
     // The cgroup namespace is always unshared by the init, after the parent
