@@ -12,7 +12,7 @@
 #
 # Environment:
 #   CLIENTS_ORACLE=PATH|none   oracle runtime (default: runc from PATH)
-#   CLIENTS_SUITES="podman containerd docker buildah cri"   which suites
+#   CLIENTS_SUITES="podman containerd docker buildah network cri"   which suites
 #   CLIENTS_RUN_KNOWN_BUGS=1   also run the scenarios marked as known capsa bugs
 #   CLIENTS_KEEP_WORK=1        keep the work dir (logs, storage) afterwards
 #   CLIENTS_TEST_TIMEOUT=S     per-test timeout (default 120)
@@ -196,7 +196,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   path = "$WORK/ctrd/opt"
 EOF
 
-SUITES=${CLIENTS_SUITES:-podman containerd docker buildah cri}
+SUITES=${CLIENTS_SUITES:-podman containerd docker buildah network cri}
 echo "# podman: importing the image"
 pod_all import "$WORK/busybox.tar" "$IMG" >/dev/null 2>&1 || { echo "podman import failed" >&2; exit 1; }
 case " $SUITES " in *" containerd "*|*" buildah "*)
@@ -218,6 +218,7 @@ esac
 . "$CLIENTS_DIR/docker.sh"
 . "$CLIENTS_DIR/buildah.sh"
 . "$CLIENTS_DIR/cri.sh"
+. "$CLIENTS_DIR/network.sh"
 # docker: a private dockerd; buildah: its own storage (both in their files)
 case " $SUITES " in *" docker "*) docker_setup ;; esac
 case " $SUITES " in *" buildah "*) buildah_setup ;; esac

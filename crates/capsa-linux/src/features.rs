@@ -35,7 +35,7 @@ pub fn features(version: &str) -> Value {
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}},
-            "netDevices": {"enabled": false}
+            "netDevices": {"enabled": true}
         },
         "annotations": {"io.github.capsa.version": version},
         "potentiallyUnsafeConfigAnnotations": []

@@ -27,7 +27,10 @@
 //!      reap the intermediate
 //!                                             [5] mounts, devices
 //!      ◀── RunCreateHooks ────────────────    [6] ask for the createRuntime
-//!      run createRuntime hooks                    hooks
+//!      move linux.netDevices into the             hooks
+//!      init's network namespace (which
+//!      exists since [2]), then run the
+//!      createRuntime hooks
 //!      ── HookState(state JSON) ──────────▶   [7] createContainer hooks,
 //!                                                 pivot_root, masked/readonly
 //!                                                 paths, hostname, sysctl,
@@ -60,7 +63,8 @@ pub enum Msg {
     MapIds,
     /// init → parent: the real init is my child `pid` (host view); I exit (4).
     Forked { pid: i32 },
-    /// init → parent: run the createRuntime hooks now (6).
+    /// init → parent: move the netDevices and run the createRuntime hooks
+    /// now (6).
     RunCreateHooks,
     /// parent → init: hooks ran; this is the state JSON hooks get (6).
     HookState(String),

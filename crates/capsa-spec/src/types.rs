@@ -382,6 +382,19 @@ pub struct Linux {
     /// `linux.personality`, applied just before exec (also by `exec`).
     #[serde(default)]
     pub personality: Option<Personality>,
+    /// `linux.netDevices`: host interface name → how it is moved into the
+    /// container's network namespace. Non-empty only with a network
+    /// namespace in `namespaces`.
+    #[serde(default)]
+    pub net_devices: BTreeMap<String, NetDevice>,
+}
+
+/// One entry of `linux.netDevices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetDevice {
+    /// The interface's name in the container: the entry's `name`, or the
+    /// host name when it has none. May be a kernel template (`eth%d`).
+    pub name: String,
 }
 
 /// `linux.timeOffsets` entry for a clock of the time namespace.

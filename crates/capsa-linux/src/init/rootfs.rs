@@ -81,9 +81,11 @@ fn mount_one(
     m: &MountStep,
     idmapped: Option<OwnedFd>,
 ) -> Result<(), InitFailure> {
-    if m.kind == "sysfs" && !plan.namespaces.new_net_ns {
+    if m.kind == "sysfs" && !plan.namespaces.own_net_ns {
         // sysfs shows the network devices of the mounter's network namespace:
-        // without a new one the container gets the host's /sys, bound.
+        // in the host's (no network namespace in the config) the container
+        // gets the host's /sys, bound. A joined namespace is entered at
+        // step 2, before the mounts, so a fresh sysfs shows its devices.
         return mount_host_sys(root, m);
     }
     let o = &m.options;

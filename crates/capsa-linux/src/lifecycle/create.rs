@@ -195,6 +195,12 @@ impl Runtime {
                 }
                 // Step 6: createRuntime hooks (prestart hooks run at `start`).
                 Msg::RunCreateHooks => {
+                    // linux.netDevices first, so the hooks see them inside.
+                    super::net_devices::move_into_container(
+                        &plan.net_devices,
+                        init_pid,
+                        &self.proc_root,
+                    )?;
                     let state = hook_state(spec, &plan.id, "creating", init_pid);
                     run_hooks("createRuntime", &spec.hooks.create_runtime, &state)?;
                     chan.send(&Msg::HookState(state))?;

@@ -8,6 +8,7 @@ mod delete;
 mod events;
 mod exec;
 mod kill;
+mod net_devices;
 mod notify;
 mod pause;
 mod query;

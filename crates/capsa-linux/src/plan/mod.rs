@@ -14,8 +14,10 @@ use crate::cgroups::ContainerCgroup;
 use crate::exe_guard::ExeDefence;
 use crate::mount_options::{self, ParsedOptions};
 
+mod net;
 mod process;
 
+pub use net::NetDeviceMove;
 use process::process;
 pub use process::{CapsPlan, ProcessPlan};
 
@@ -149,7 +151,10 @@ pub struct NamespacePlan {
     pub own_pid_ns: bool,
     pub new_mount_ns: bool,
     pub new_cgroup_ns: bool,
-    pub new_net_ns: bool,
+    /// The container is in a network namespace other than capsa's: a new
+    /// one, or one joined by path (a pod's, podman's CNI netns). sysfs then
+    /// shows that namespace's devices when the init mounts it.
+    pub own_net_ns: bool,
 }
 
 impl Default for NamespacePlan {
@@ -167,7 +172,7 @@ impl Default for NamespacePlan {
             own_pid_ns: false,
             new_mount_ns: false,
             new_cgroup_ns: false,
-            new_net_ns: false,
+            own_net_ns: false,
         }
     }
 }
@@ -241,6 +246,8 @@ pub struct InitPlan {
     pub seccomp: Vec<crate::seccomp::BpfProgram>,
     /// How the process is kept from capsa's binary (CVE-2019-5736).
     pub exe_defence: ExeDefence,
+    /// `linux.netDevices`, moved by the parent at step 6.
+    pub net_devices: Vec<NetDeviceMove>,
 }
 
 /// What a process started by `exec` does: join the container init's
@@ -425,6 +432,7 @@ pub fn build(
             None => ExeDefence::Trampoline,
         },
         seccomp,
+        net_devices: net::net_devices(spec),
     })
 }
 
@@ -514,7 +522,7 @@ fn namespaces(spec: &ValidSpec) -> NamespacePlan {
         own_pid_ns: linux.namespace(NamespaceKind::Pid).is_some(),
         new_mount_ns: linux.namespace(NamespaceKind::Mount).is_some(),
         new_cgroup_ns: linux.new_namespace(NamespaceKind::Cgroup),
-        new_net_ns: linux.new_namespace(NamespaceKind::Network),
+        own_net_ns: linux.namespace(NamespaceKind::Network).is_some(),
         ..NamespacePlan::default()
     };
     // The cgroup namespace is always unshared by the init, after the parent

@@ -9,6 +9,8 @@ mod exe;
 pub mod fdpass;
 pub mod mount_api;
 pub mod mount_attr;
+pub mod netlink;
+pub mod netlink_msg;
 pub mod sched;
 pub mod seccomp;
 pub mod tty;

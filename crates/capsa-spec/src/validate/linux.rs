@@ -48,6 +48,7 @@ pub(super) fn validate(linux: Option<&oci::Linux>) -> Result<Linux, SpecError> {
             "time offsets need a new time namespace",
         ));
     }
+    let net_devices = super::net_devices::validate(l.net_devices().as_ref(), &namespaces)?;
     let sysctl = l.sysctl().clone().unwrap_or_default().into_iter().collect();
     check_sysctls(&sysctl, &namespaces)?;
     let cgroups_path = l
@@ -77,6 +78,7 @@ pub(super) fn validate(linux: Option<&oci::Linux>) -> Result<Linux, SpecError> {
         mount_label: l.mount_label().clone().filter(|s| !s.is_empty()),
         resources: l.resources().clone(),
         personality: l.personality().as_ref().map(personality).transpose()?,
+        net_devices,
     })
 }
 
@@ -148,12 +150,6 @@ fn refuse_unsupported(l: &oci::Linux) -> Result<(), SpecError> {
         return Err(SpecError::unsupported(
             "linux.memoryPolicy",
             "NUMA memory policy",
-        ));
-    }
-    if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(SpecError::unsupported(
-            "linux.netDevices",
-            "moving network devices",
         ));
     }
     if let Some(r) = l.resources() {

@@ -2,6 +2,7 @@
 //! its own file; every check is pure and names the JSON path it refuses.
 
 mod linux;
+mod net_devices;
 mod process;
 pub(crate) mod resources;
 
