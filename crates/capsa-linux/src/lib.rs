@@ -32,6 +32,7 @@ pub mod procfs;
 pub mod protocol;
 pub mod rfc3339;
 pub mod seccomp;
+pub mod seccomp_notify;
 pub mod state;
 pub mod sys;
 

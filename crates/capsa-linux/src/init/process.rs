@@ -7,9 +7,7 @@
 //!    which we lose in step 4 unless it is kept);
 //! 3. without no_new_privs, the seccomp filter: loading it needs
 //!    CAP_SYS_ADMIN then, which step 4 drops (with no_new_privs it is loaded
-//!    as late as possible instead, just before exec, by `init/mod.rs`);
-//!    every fd is marked close-on-exec first, since the filter may forbid
-//!    close_range (CVE-2024-21626: no capsa fd reaches the program);
+//!    as late as possible instead, see `seccomp.rs`);
 //! 4. keep capabilities across the uid change (PR_SET_KEEPCAPS), then
 //!    setgroups, setgid, setuid (groups first: after setuid we may no longer
 //!    be allowed to change them);
@@ -29,7 +27,7 @@ use nix::unistd::{chdir, setgroups, setresgid, setresuid, Gid, Uid};
 
 use super::{failure, StepContext};
 use crate::plan::ProcessPlan;
-use crate::protocol::InitFailure;
+use crate::protocol::{Channel, InitFailure};
 use crate::seccomp::BpfProgram;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -48,6 +46,7 @@ pub(super) fn prepare(
     p: &ProcessPlan,
     filters: &[BpfProgram],
     preserve_fds: u32,
+    chan: &Channel,
 ) -> Result<Exec, InitFailure> {
     for (res, name, soft, hard) in &p.rlimits {
         setrlimit(*res, *soft, *hard).step("rlimits", || {
@@ -76,8 +75,7 @@ pub(super) fn prepare(
     }
     let seccomp_now = !p.no_new_privileges && !filters.is_empty();
     if seccomp_now {
-        close_fds_on_exec(preserve_fds)?;
-        crate::seccomp::install(filters).map_err(|e| failure("seccomp", e))?;
+        super::seccomp::load(filters, preserve_fds, chan)?;
     }
     nix::sys::prctl::set_keepcaps(true)
         .step("user", || "keep capabilities across setuid".to_string())?;

@@ -168,7 +168,8 @@ impl Runtime {
         chan.send(&Msg::Continue)?;
         let mut init_pid = first_pid;
         loop {
-            match chan.recv("the container init's setup")? {
+            let (msg, fd) = chan.recv_with_fd("the container init's setup")?;
+            match msg {
                 // Step 3: the init made its user namespace by unshare.
                 Msg::MapIds => {
                     self.write_id_maps(init_pid, plan)?;
@@ -186,6 +187,11 @@ impl Runtime {
                     let state = hook_state(spec, &plan.id, "creating", init_pid);
                     run_hooks("createRuntime", &spec.hooks.create_runtime, &state)?;
                     chan.send(&Msg::HookState(state))?;
+                }
+                // Step 7a: the listener of a NOTIFY seccomp filter.
+                Msg::SeccompListener => {
+                    let state = hook_state(spec, &plan.id, "creating", init_pid);
+                    crate::seccomp_notify::forward(spec, &state, init_pid, fd)?;
                 }
                 // Step 8: the init is ready and blocks on the exec fifo.
                 Msg::Ready => return Ok(init_pid),

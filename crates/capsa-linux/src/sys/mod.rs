@@ -11,6 +11,7 @@ pub mod mount_api;
 pub mod mount_attr;
 pub mod sched;
 pub mod seccomp;
+pub mod seccomp_notify;
 pub mod tty;
 
 use std::ffi::CString;
