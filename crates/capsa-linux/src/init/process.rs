@@ -85,12 +85,19 @@ pub(super) fn prepare(
         .copied()
         .map(Gid::from_raw)
         .collect();
-    setgroups(&gids).step("user", || {
-        format!(
-            "process.user.additionalGids: setgroups {:?}",
-            p.additional_gids
-        )
-    })?;
+    // A rootless container's user namespace has setgroups denied: then there
+    // are no groups to set, and nothing to clear (the user's own are not mapped).
+    let denied =
+        || std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    match setgroups(&gids) {
+        Err(nix::errno::Errno::EPERM) if gids.is_empty() && denied() => {}
+        other => other.step("user", || {
+            format!(
+                "process.user.additionalGids: setgroups {:?}",
+                p.additional_gids
+            )
+        })?,
+    }
     setresgid(
         Gid::from_raw(p.gid),
         Gid::from_raw(p.gid),

@@ -51,7 +51,11 @@ impl Runtime {
             &self.proc_root.join("self/mountinfo"),
             &self.proc_root.join("self/cgroup"),
         )?;
-        let cgroup = host.container_cgroup(spec.linux.cgroups_path.as_deref(), &opts.id)?;
+        let mut cgroup = host.container_cgroup(spec.linux.cgroups_path.as_deref(), &opts.id)?;
+        let rootless = super::rootless::is_rootless();
+        if rootless {
+            super::rootless::usable_cgroup(&mut cgroup, spec.linux.resources.as_ref())?;
+        }
         let host_facts = plan::HostFacts::detect(&self.sys_root);
         let plan = plan::build(&spec, opts, cgroup.clone(), &host_facts)?;
         // Idmapped mounts are made here, detached, before anything of the
@@ -72,7 +76,9 @@ impl Runtime {
         }
         cgroup.create()?;
         rollback.cgroup = Some(cgroup.clone());
-        cgroup.apply_device_rules(&plan::device_cgroup_rules(&spec))?;
+        if !rootless {
+            cgroup.apply_device_rules(&plan::device_cgroup_rules(&spec))?;
+        }
         if let Some(resources) = &spec.linux.resources {
             cgroup.apply_resources(resources)?;
         }
@@ -213,6 +219,9 @@ impl Runtime {
                 .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
                 .collect()
         };
+        if super::rootless::is_rootless() {
+            super::rootless::deny_setgroups(&self.proc_root, pid)?;
+        }
         for (file, maps) in [
             ("uid_map", &plan.namespaces.uid_mappings),
             ("gid_map", &plan.namespaces.gid_mappings),

@@ -11,6 +11,7 @@ mod kill;
 mod notify;
 mod pause;
 mod query;
+mod rootless;
 mod start;
 mod update;
 
