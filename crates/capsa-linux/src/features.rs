@@ -31,7 +31,7 @@ pub fn features(version: &str) -> Value {
                 "knownFlags": crate::seccomp::KNOWN_FLAGS,
                 "supportedFlags": crate::seccomp::supported_flags()
             },
-            "apparmor": {"enabled": false},
+            "apparmor": {"enabled": true},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}},

@@ -7,6 +7,7 @@
 //! Nothing here returns to the caller: the init ends in `execve` or `_exit`.
 //! Any error is sent to the parent as one `Failed` message naming the step.
 
+mod apparmor;
 mod console;
 mod devices;
 pub(crate) mod exec;

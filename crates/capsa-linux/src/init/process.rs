@@ -1,8 +1,9 @@
 //! Step 7, last part: the container process's limits, identity and
 //! privileges, in the order the kernel needs them:
 //!
-//! 1. rlimits and oom_score_adj, then scheduler, I/O priority and
-//!    personality, while we still hold every capability;
+//! 1. the AppArmor profile to exec into, rlimits and oom_score_adj, then
+//!    scheduler, I/O priority and personality, while we still hold every
+//!    capability;
 //! 2. drop the capabilities outside the bounding set (needs CAP_SETPCAP,
 //!    which we lose in step 4 unless it is kept);
 //! 3. without no_new_privs, the seccomp filter: loading it needs
@@ -48,6 +49,9 @@ pub(super) fn prepare(
     preserve_fds: u32,
     chan: &Channel,
 ) -> Result<Exec, InitFailure> {
+    if let Some(profile) = &p.apparmor_profile {
+        super::apparmor::exec_into(profile)?;
+    }
     for (res, name, soft, hard) in &p.rlimits {
         setrlimit(*res, *soft, *hard).step("rlimits", || {
             format!("process.rlimits: set {name} to soft {soft}, hard {hard}")
