@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use capsa_integration_test::fs_fixtures::busybox_layer;
 use capsa_integration_test::security::run_captured;
-use capsa_integration_test::{pid_alive, runtime, wait_until, CmdOutput, RuntimeKind};
+use capsa_integration_test::{all_pids, pid_alive, runtime, wait_until, CmdOutput, RuntimeKind};
 use serde_json::{json, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -95,9 +95,22 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-U", &self.uid.to_string()])
-            .status();
+        // Whatever a failed test left running as the user goes first.
+        for pid in all_pids() {
+            let uid = fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|st| {
+                    st.lines()
+                        .find_map(|l| l.strip_prefix("Uid:"))
+                        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+                });
+            if uid == Some(self.uid.to_string()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         let _ = Command::new("userdel").arg(&self.name).status();
         let _ = Command::new("groupdel").arg(&self.name).status();
     }

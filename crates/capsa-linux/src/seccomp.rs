@@ -72,16 +72,22 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::str::FromStr;
 
-use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator,
-};
+use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction};
 use seccompiler::{
-    sock_filter, BackendError, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
+    sock_filter, BackendError, SeccompAction, SeccompFilter, SeccompRule, TargetArch,
 };
 use syscalls::Sysno;
 
 use crate::seccomp_notify::NOTIFY;
+
+#[path = "seccomp_args.rs"]
+mod args;
+#[path = "seccomp_flags.rs"]
+mod flags;
+
+use args::entry_rules;
+use flags::{filter_flags, kernel_before};
+pub use flags::{supported_flags, KNOWN_FLAGS};
 
 /// The errno of an ERRNO or TRACE action whose config gives none.
 const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
@@ -218,49 +224,6 @@ pub fn compile(config: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SeccompError> {
         .collect()
 }
 
-/// The `linux.seccomp.flags` capsa knows, for `capsa features`.
-pub const KNOWN_FLAGS: [&str; 4] = [
-    "SECCOMP_FILTER_FLAG_TSYNC",
-    "SECCOMP_FILTER_FLAG_LOG",
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
-];
-
-/// The known flags this kernel takes: all of them from Linux 5.19 on
-/// (WAIT_KILLABLE_RECV is the newest; the others are 4.17 or older).
-pub fn supported_flags() -> Vec<&'static str> {
-    let release = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let newest = KNOWN_FLAGS.len() - 1;
-    let count = if kernel_before(&release, (5, 19)) {
-        newest
-    } else {
-        KNOWN_FLAGS.len()
-    };
-    KNOWN_FLAGS[..count].to_vec()
-}
-
-/// `linux.seccomp.flags` as `SECCOMP_FILTER_FLAG_*`: (for every filter, for
-/// the NOTIFY filter).
-fn filter_flags(config: &LinuxSeccomp) -> (u32, u32) {
-    use oci_spec::runtime::LinuxSeccompFilterFlag as F;
-    let (mut all, mut listener_only) = (0, 0);
-    for flag in config.flags().iter().flatten() {
-        match flag {
-            F::SeccompFilterFlagLog => all |= libc::SECCOMP_FILTER_FLAG_LOG as u32,
-            F::SeccompFilterFlagSpecAllow => all |= libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32,
-            F::SeccompFilterFlagWaitKillableRecv => {
-                listener_only |= libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32
-            }
-            F::SeccompFilterFlagTsync => {
-                tracing::debug!("seccomp: SECCOMP_FILTER_FLAG_TSYNC: the init has one thread, nothing to synchronise")
-            }
-        }
-    }
-    (all, all | listener_only)
-}
-
 /// The rule sets of the default filter (the calls it allows) and of each
 /// other action's filter, in the order the actions first appear.
 fn collect_rules(
@@ -342,18 +305,6 @@ pub fn install(programs: &[BpfProgram]) -> Result<Option<OwnedFd>, SeccompError>
         })?;
     }
     Ok(listener)
-}
-
-/// Whether a kernel release string (`6.1.0-18-amd64`) is older than
-/// `(major, minor)`; an unreadable one counts as older.
-fn kernel_before(release: &str, (major, minor): (u32, u32)) -> bool {
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse::<u32>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(a), Some(b)) => (a, b) < (major, minor),
-        _ => true,
-    }
 }
 
 /// When a system call matches, for one entry or for all entries of a filter.
@@ -535,83 +486,6 @@ fn describe(action: &SeccompAction) -> String {
         SeccompAction::Trace(msg) => format!("SCMP_ACT_TRACE({msg})"),
         SeccompAction::Trap => "SCMP_ACT_TRAP".to_string(),
     }
-}
-
-/// When entry `i` matches, from its `args`; `None` when it never can.
-fn entry_rules(args: &[LinuxSeccompArg], i: usize) -> Result<Option<When>, SeccompError> {
-    if args.is_empty() {
-        return Ok(Some(When::Always));
-    }
-    let mut conditions = Vec::with_capacity(args.len());
-    for (j, arg) in args.iter().enumerate() {
-        conditions.push(condition(arg, || {
-            format!("linux.seccomp.syscalls[{i}].args[{j}]")
-        })?);
-    }
-    let mut indexes: Vec<usize> = args.iter().map(LinuxSeccompArg::index).collect();
-    indexes.sort_unstable();
-    let same_index_twice = indexes.windows(2).any(|pair| pair[0] == pair[1]);
-
-    let rule = |conditions: Vec<SeccompCondition>| {
-        SeccompRule::new(conditions).map_err(|source| SeccompError::Rule {
-            path: format!("linux.seccomp.syscalls[{i}].args"),
-            source,
-        })
-    };
-    let rules = if same_index_twice {
-        // runc's rule: one rule per condition, ORed.
-        conditions
-            .into_iter()
-            .flatten()
-            .map(|c| rule(vec![c]))
-            .collect::<Result<Vec<_>, _>>()?
-    } else {
-        match conditions.into_iter().collect::<Option<Vec<_>>>() {
-            Some(all) => vec![rule(all)?],
-            None => Vec::new(),
-        }
-    };
-    Ok((!rules.is_empty()).then_some(When::Any(rules)))
-}
-
-/// One 64-bit argument comparison; `None` when it can never be true.
-fn condition(
-    arg: &LinuxSeccompArg,
-    path: impl Fn() -> String,
-) -> Result<Option<SeccompCondition>, SeccompError> {
-    use LinuxSeccompOperator as Op;
-    let index = u8::try_from(arg.index())
-        .ok()
-        .filter(|&index| index <= 5)
-        .ok_or_else(|| SeccompError::ArgIndex {
-            path: format!("{}.index", path()),
-            index: arg.index(),
-        })?;
-    let (op, value) = match arg.op() {
-        Op::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
-        Op::ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
-        Op::ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
-        Op::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
-        Op::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
-        Op::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
-        Op::ScmpCmpMaskedEq => {
-            let (mask, value) = (arg.value(), arg.value_two().unwrap_or(0));
-            if value & !mask != 0 {
-                tracing::debug!(
-                    "seccomp: {}: valueTwo {value:#x} has bits outside the mask {mask:#x}, never matches",
-                    path()
-                );
-                return Ok(None);
-            }
-            (SeccompCmpOp::MaskedEq(mask), value)
-        }
-    };
-    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
-        .map(Some)
-        .map_err(|source| SeccompError::Rule {
-            path: path(),
-            source,
-        })
 }
 
 #[cfg(test)]
