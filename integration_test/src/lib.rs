@@ -25,6 +25,7 @@ mod bundle;
 pub mod fs_fixtures;
 mod leftovers;
 mod runtime;
+pub mod seccomp_agent;
 pub mod security;
 mod terminal;
 

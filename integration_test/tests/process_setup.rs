@@ -1,7 +1,9 @@
 //! The rest of process setup, observed from inside the container: `process.scheduler`
 //! (sched_setattr), `process.ioPriority` (ioprio_set) and `linux.personality`, for the
-//! container process and for an `exec` process. runc 1.1.5 (the oracle) predates these
-//! fields and ignores them, so every assertion here is `capsa_only`.
+//! container process and for an `exec` process (runc 1.1.5, the oracle, predates these
+//! fields and ignores them, so those assertions are `capsa_only`); the capability sets
+//! read back from /proc/self/status; `linux.sysctl` keys refused outside the
+//! container's namespaces.
 
 use capsa_integration_test::fs_fixtures::{create_fails, run, run_ok, value_of};
 use capsa_integration_test::{capsa_only, loud, state_pid, Bundle, Ctx};
@@ -116,4 +118,75 @@ fn a_realtime_policy_works_or_is_one_clear_error() {
         loud(&format!("NOTE: this host refuses SCHED_FIFO: {line}"));
     }
     ctx.assert_nothing_left(&id, &b);
+}
+
+/// Every capability set, read back from /proc/self/status inside. As uid 1000 (no
+/// file capabilities), execve keeps only the ambient set in the permitted and
+/// effective sets; the bounding and inheritable sets stay as configured.
+#[test]
+fn capability_sets_read_back_from_proc_self_status() {
+    let ctx = Ctx::new();
+    let (id, mut b) = ctx.id_and_bundle("psetup-caps");
+    b.edit(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["capabilities"] = json!({
+            "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "effective": ["CAP_KILL"],
+            "permitted": ["CAP_CHOWN", "CAP_KILL"],
+            "inheritable": ["CAP_KILL"],
+            "ambient": ["CAP_KILL"],
+        });
+    });
+    b.sh("grep -E '^(Cap|NoNewPrivs)' /proc/self/status | tr -d '\\t' | tr ':' '='");
+    let out = run_ok(&ctx, &b, &id);
+    let kill = format!("{:016x}", 1u64 << 5);
+    let bounding = format!("{:016x}", (1u64 << 0) | (1u64 << 5) | (1u64 << 10));
+    for (set, want) in [
+        ("CapInh", &kill),
+        ("CapPrm", &kill),
+        ("CapEff", &kill),
+        ("CapAmb", &kill),
+        ("CapBnd", &bounding),
+    ] {
+        assert_eq!(value_of(&out, set), want.as_str(), "{set}:\n{out}");
+    }
+    assert_eq!(value_of(&out, "NoNewPrivs"), "1", "{out}");
+}
+
+/// `linux.sysctl` keys belong to a namespace: a key of a namespace the container
+/// shares with the host is refused (runc does too), one of its own is written.
+#[test]
+fn a_sysctl_outside_the_containers_namespaces_is_refused() {
+    let ctx = Ctx::new();
+    for (key, value, missing) in [
+        ("net.ipv4.ip_forward", "1", "network"),
+        ("kernel.shmmax", "65536", "ipc"),
+    ] {
+        let (id, mut b) = ctx.id_and_bundle("psetup-sysctl");
+        let kept: Vec<&str> = ["pid", "mount", "uts", "ipc", "network"]
+            .into_iter()
+            .filter(|ns| *ns != missing)
+            .collect();
+        b.namespaces(&kept);
+        b.edit(|c| c["linux"]["sysctl"] = json!({ key: value }));
+        let out = ctx.create(&b, &id);
+        assert!(
+            !out.success(),
+            "{key} without a {missing} namespace:\n{out}"
+        );
+        assert!(
+            out.stderr.contains(key),
+            "the error should name {key}:\n{out}"
+        );
+        if capsa_only("one error line for a refused sysctl") {
+            out.assert_error_line();
+        }
+        ctx.assert_nothing_left(&id, &b);
+    }
+
+    let (id, mut b) = ctx.id_and_bundle("psetup-sysctl-ok");
+    b.namespaces(&["pid", "mount", "uts", "ipc", "network"]);
+    b.edit(|c| c["linux"]["sysctl"] = json!({"kernel.shmmax": "65536"}));
+    b.sh("echo shmmax=$(cat /proc/sys/kernel/shmmax)");
+    assert_eq!(value_of(&run_ok(&ctx, &b, &id), "shmmax"), "65536");
 }

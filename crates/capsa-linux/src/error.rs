@@ -24,6 +24,8 @@ pub enum Error {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    #[error(transparent)]
+    SeccompNotify(#[from] crate::seccomp_notify::NotifyError),
     /// The container init failed during setup; runc's prefix, which users and
     /// scripts know.
     #[error("unable to start container process: {0}")]

@@ -34,6 +34,7 @@ pub mod protocol;
 pub mod rfc3339;
 pub mod seccomp;
 pub mod seccomp_eval;
+pub mod seccomp_notify;
 pub mod state;
 pub mod sys;
 

@@ -4,7 +4,8 @@
 //! One `SOCK_SEQPACKET` socketpair; each message is one JSON-encoded [`Msg`]
 //! in one packet, so message boundaries survive and a dead peer reads as EOF.
 //! The init already holds the whole setup plan (it is a fork of the parent),
-//! so the pipe carries only synchronisation and errors. The steps, in order;
+//! so the pipe carries only synchronisation and errors (and one fd, the seccomp
+//! listener, as SCM_RIGHTS beside its message). The steps, in order;
 //! each send and receive site in `create.rs` and `init/mod.rs` cites its number:
 //!
 //! ```text
@@ -35,6 +36,10 @@
 //!                                                 pivot_root, masked/readonly
 //!                                                 paths, hostname, sysctl,
 //!                                                 rlimits, user, capabilities
+//!      ◀── SeccompListener + fd ──────────    [7a] with SCMP_ACT_NOTIFY, once
+//!  send the fd and the container process          the seccomp filters are in:
+//!  state to linux.seccomp.listenerPath            their listener (SCM_RIGHTS);
+//!                                                 no reply, the init goes on
 //!      ◀── Ready ─────────────────────────    [8] ready: blocks on the exec
 //!  write state.json and the pid file              fifo until `capsa start`
 //!
@@ -48,7 +53,12 @@
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use std::io::IoSlice;
+use std::os::fd::AsRawFd;
+
+use nix::sys::socket::{
+    send, sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
+};
 use serde::{Deserialize, Serialize};
 
 /// Largest message we accept; the biggest is an error text.
@@ -68,6 +78,9 @@ pub enum Msg {
     RunCreateHooks,
     /// parent → init: hooks ran; this is the state JSON hooks get (6).
     HookState(String),
+    /// init → parent: the listener of the NOTIFY seccomp filter rides with
+    /// this message as SCM_RIGHTS (7a; E4 for `exec`).
+    SeccompListener,
     /// init → parent: setup done, blocking on the exec fifo (8).
     Ready,
     /// init → parent: setup failed at `step` (any step).
@@ -154,21 +167,48 @@ impl Channel {
         }
     }
 
-    /// Receives one message; `expected` names what the caller waits for, for
-    /// the error when the peer is gone.
-    pub fn recv(&self, expected: &'static str) -> Result<Msg, ProtocolError> {
-        let mut buf = vec![0u8; MAX_MSG];
-        let n = loop {
-            match recv(self.raw(), &mut buf, MsgFlags::empty()) {
-                Ok(n) => break n,
+    /// Sends `msg` with `fd` beside it (SCM_RIGHTS), in one packet.
+    pub fn send_with_fd(&self, msg: &Msg, fd: &impl AsFd) -> Result<(), ProtocolError> {
+        let bytes = serde_json::to_vec(msg)?;
+        let fds = [fd.as_fd().as_raw_fd()];
+        loop {
+            match sendmsg::<()>(
+                self.raw(),
+                &[IoSlice::new(&bytes)],
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(ProtocolError::Io(e.into())),
+            }
+        }
+    }
+
+    /// Receives one message; `expected` names what the caller waits for, for
+    /// the error when the peer is gone. An fd sent beside it is closed.
+    pub fn recv(&self, expected: &'static str) -> Result<Msg, ProtocolError> {
+        self.recv_with_fd(expected).map(|(msg, _)| msg)
+    }
+
+    /// Receives one message and the fd sent beside it, if any (close-on-exec).
+    pub fn recv_with_fd(
+        &self,
+        expected: &'static str,
+    ) -> Result<(Msg, Option<OwnedFd>), ProtocolError> {
+        let mut buf = vec![0u8; MAX_MSG];
+        let (n, fd) = loop {
+            match crate::sys::fdpass::recv_fd_packet(&self.fd, &mut buf) {
+                Ok(got) => break got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ProtocolError::Io(e)),
             }
         };
         if n == 0 {
             return Err(ProtocolError::PeerGone { expected });
         }
-        Ok(serde_json::from_slice(&buf[..n])?)
+        Ok((serde_json::from_slice(&buf[..n])?, fd))
     }
 
     /// Receives and checks that the message is `want`.
@@ -180,7 +220,6 @@ impl Channel {
     }
 
     pub fn raw(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsRawFd;
         self.fd.as_fd().as_raw_fd()
     }
 }
@@ -201,6 +240,13 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(a.recv("ready").unwrap(), Msg::Failed(f) if f.errno == Some(2)));
+        let file = std::fs::File::open("/dev/null").unwrap();
+        b.send_with_fd(&Msg::SeccompListener, &file).unwrap();
+        let (msg, fd) = a.recv_with_fd("the listener").unwrap();
+        assert_eq!(msg, Msg::SeccompListener);
+        let fd = fd.expect("the fd came along");
+        let target = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        assert_eq!(target, std::path::Path::new("/dev/null"));
         drop(b);
         assert!(matches!(
             a.recv("ready"),

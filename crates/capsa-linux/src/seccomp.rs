@@ -56,19 +56,38 @@
 //! Each filter is installed by its own `seccomp(2)` call, which the filters
 //! already installed must allow. So the filters that may restrict
 //! `seccomp(2)` go last, and a profile where two of them would is refused.
+//!
+//! # NOTIFY and flags
+//!
+//! `SCMP_ACT_NOTIFY` is built here like the other actions and finished by
+//! `seccomp_notify.rs` (which says why and how). `flags` apply to every
+//! filter (`SECCOMP_FILTER_FLAG_LOG` logs each filter's non-ALLOW results,
+//! `SPEC_ALLOW` must be on all of them or the mitigation is forced anyway),
+//! except `WAIT_KILLABLE_RECV`, which the kernel accepts only with a listener
+//! and so goes on the NOTIFY filter alone. `TSYNC` has nothing to do: the
+//! init is single-threaded when it installs the filters.
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::str::FromStr;
 
-use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator,
-};
+use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction};
 use seccompiler::{
-    sock_filter, BackendError, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
+    sock_filter, BackendError, SeccompAction, SeccompFilter, SeccompRule, TargetArch,
 };
 use syscalls::Sysno;
+
+use crate::seccomp_notify::NOTIFY;
+
+#[path = "seccomp_args.rs"]
+mod args;
+#[path = "seccomp_flags.rs"]
+mod flags;
+
+use args::entry_rules;
+use flags::{filter_flags, kernel_before};
+pub use flags::{supported_flags, KNOWN_FLAGS};
 
 /// The errno of an ERRNO or TRACE action whose config gives none.
 const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
@@ -84,6 +103,10 @@ pub struct BpfProgram {
     /// syscalls`.
     pub summary: String,
     pub instructions: Vec<sock_filter>,
+    /// `SECCOMP_FILTER_FLAG_*` to install it with.
+    pub flags: u32,
+    /// The NOTIFY filter: installed with a listener (`seccomp_notify.rs`).
+    pub listener: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,11 +117,6 @@ pub enum SeccompError {
     UnsupportedHost { arch: &'static str },
     #[error("linux.seccomp.architectures lists {listed} but not the native {native}: capsa can only filter native system calls")]
     NativeArchMissing { native: Arch, listed: String },
-    #[error("{path}: {action} is not supported")]
-    UnsupportedAction {
-        path: String,
-        action: LinuxSeccompAction,
-    },
     #[error("{path}: {value} does not fit in the 16 bits a seccomp filter returns")]
     ErrnoOutOfRange { path: String, value: u32 },
     #[error("{path}: argument index {index} is out of range 0..=5")]
@@ -112,6 +130,16 @@ pub enum SeccompError {
         summary: String,
         source: BackendError,
     },
+    #[error("linux.seccomp.listenerPath: SCMP_ACT_NOTIFY is used but no listenerPath is set")]
+    ListenerPathMissing,
+    #[error("{path}: SCMP_ACT_NOTIFY cannot apply to {call}(2): {why}")]
+    MustNotNotify {
+        path: &'static str,
+        call: &'static str,
+        why: &'static str,
+    },
+    #[error("linux.seccomp.flags: this kernel ({release}) refused SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, which needs Linux 5.19 or later: {source}")]
+    WaitKillableRecv { release: String, source: io::Error },
     #[error("installing seccomp filter {number} of {count} ({summary}): {source}")]
     Install {
         number: usize,
@@ -129,14 +157,12 @@ pub fn compile(config: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SeccompError> {
         config.architectures().as_deref().unwrap_or_default(),
         native,
     )?;
-    let default = action(
-        config.default_action(),
-        config.default_errno_ret(),
-        || "linux.seccomp.defaultAction".to_string(),
-        || "linux.seccomp.defaultErrnoRet".to_string(),
-    )?;
+    let default = action(config.default_action(), config.default_errno_ret(), || {
+        "linux.seccomp.defaultErrnoRet".to_string()
+    })?;
 
     let (allowed, by_action) = collect_rules(config, &default, native)?;
+    let (flags, listener_flags) = filter_flags(config);
 
     let mut plans = Vec::new();
     if default != SeccompAction::Allow {
@@ -148,7 +174,7 @@ pub fn compile(config: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SeccompError> {
             ),
             rules: allowed,
             on_match: SeccompAction::Allow,
-            otherwise: default,
+            otherwise: default.clone(),
         });
     }
     for (act, rules) in by_action {
@@ -169,7 +195,33 @@ pub fn compile(config: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SeccompError> {
     if count > 1 {
         return Err(SeccompError::SeccompRestrictedTwice { count });
     }
-    plans.into_iter().map(|plan| plan.build(target)).collect()
+    if let Some(notifying) = plans.iter().find(|plan| plan.notifies()) {
+        if config.listener_path().is_none() {
+            return Err(SeccompError::ListenerPathMissing);
+        }
+        let path = if default == NOTIFY {
+            "linux.seccomp.defaultAction"
+        } else {
+            "linux.seccomp.syscalls"
+        };
+        for (call, why) in crate::seccomp_notify::MUST_NOT_NOTIFY {
+            let nr = Sysno::from_str(call).map_or(-1, |s| i64::from(s.id()));
+            if notifying.may_restrict(nr) {
+                return Err(SeccompError::MustNotNotify { path, call, why });
+            }
+        }
+    }
+    plans
+        .into_iter()
+        .map(|plan| {
+            let flags = if plan.notifies() {
+                listener_flags
+            } else {
+                flags
+            };
+            plan.build(target, flags)
+        })
+        .collect()
 }
 
 /// The rule sets of the default filter (the calls it allows) and of each
@@ -182,12 +234,9 @@ fn collect_rules(
     let mut allowed = SyscallRules::new();
     let mut by_action: Vec<(SeccompAction, SyscallRules)> = Vec::new();
     for (i, entry) in config.syscalls().iter().flatten().enumerate() {
-        let act = action(
-            entry.action(),
-            entry.errno_ret(),
-            || format!("linux.seccomp.syscalls[{i}].action"),
-            || format!("linux.seccomp.syscalls[{i}].errnoRet"),
-        )?;
+        let act = action(entry.action(), entry.errno_ret(), || {
+            format!("linux.seccomp.syscalls[{i}].errnoRet")
+        })?;
         if act == *default {
             continue;
         }
@@ -222,13 +271,31 @@ fn collect_rules(
     Ok((allowed, by_action))
 }
 
-/// Installs `programs` on the calling thread, in order, with no filter flags.
-/// The thread must have `no_new_privs` set or hold `CAP_SYS_ADMIN`; this
-/// function sets nothing itself (the OCI spec sets `no_new_privs` only when
+/// Installs `programs` on the calling thread, in order, each with its flags;
+/// returns the listener of the NOTIFY filter, if there is one. The thread
+/// must have `no_new_privs` set or hold `CAP_SYS_ADMIN`; this function sets
+/// nothing itself (the OCI spec sets `no_new_privs` only when
 /// `process.noNewPrivileges` is true).
-pub fn install(programs: &[BpfProgram]) -> Result<(), SeccompError> {
+pub fn install(programs: &[BpfProgram]) -> Result<Option<OwnedFd>, SeccompError> {
+    use crate::sys::seccomp::{install_filter, install_filter_with_listener};
+    let mut listener = None;
     for (i, program) in programs.iter().enumerate() {
-        crate::sys::seccomp::install_filter(&program.instructions, 0).map_err(|source| {
+        let (insns, flags) = (&program.instructions, program.flags);
+        let installed = if program.listener {
+            install_filter_with_listener(insns, flags).map(|fd| listener = Some(fd))
+        } else {
+            install_filter(insns, flags)
+        };
+        installed.map_err(|source| {
+            let killable = libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32;
+            if source.raw_os_error() == Some(libc::EINVAL) && flags & killable != 0 {
+                let release = nix::sys::utsname::uname()
+                    .map(|u| u.release().to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if kernel_before(&release, (5, 19)) {
+                    return SeccompError::WaitKillableRecv { release, source };
+                }
+            }
             SeccompError::Install {
                 number: i + 1,
                 count: programs.len(),
@@ -237,7 +304,7 @@ pub fn install(programs: &[BpfProgram]) -> Result<(), SeccompError> {
             }
         })?;
     }
-    Ok(())
+    Ok(listener)
 }
 
 /// When a system call matches, for one entry or for all entries of a filter.
@@ -271,6 +338,11 @@ struct Plan {
 }
 
 impl Plan {
+    /// Whether this is the filter whose action is NOTIFY.
+    fn notifies(&self) -> bool {
+        self.on_match == NOTIFY || self.otherwise == NOTIFY
+    }
+
     /// Whether this filter can return something other than ALLOW for `nr`.
     fn may_restrict(&self, nr: i64) -> bool {
         if self.otherwise == SeccompAction::Allow {
@@ -280,7 +352,8 @@ impl Plan {
         }
     }
 
-    fn build(self, target: TargetArch) -> Result<BpfProgram, SeccompError> {
+    fn build(self, target: TargetArch, flags: u32) -> Result<BpfProgram, SeccompError> {
+        let listener = self.notifies();
         let summary = self.summary;
         let build_error = |source| SeccompError::Build {
             summary: summary.clone(),
@@ -308,9 +381,14 @@ impl Plan {
                 instructions.len(),
             )));
         }
+        if listener {
+            crate::seccomp_notify::to_user_notif(&mut instructions);
+        }
         Ok(BpfProgram {
             summary,
             instructions,
+            flags,
+            listener,
         })
     }
 }
@@ -371,7 +449,6 @@ fn check_architectures(listed: &[Arch], native: Arch) -> Result<(), SeccompError
 fn action(
     action: LinuxSeccompAction,
     errno_ret: Option<u32>,
-    action_path: impl FnOnce() -> String,
     errno_path: impl FnOnce() -> String,
 ) -> Result<SeccompAction, SeccompError> {
     use LinuxSeccompAction as A;
@@ -392,16 +469,14 @@ fn action(
         A::ScmpActTrace => SeccompAction::Trace(errno()?),
         A::ScmpActLog => SeccompAction::Log,
         A::ScmpActAllow => SeccompAction::Allow,
-        A::ScmpActNotify => {
-            return Err(SeccompError::UnsupportedAction {
-                path: action_path(),
-                action,
-            })
-        }
+        A::ScmpActNotify => NOTIFY,
     })
 }
 
 fn describe(action: &SeccompAction) -> String {
+    if *action == NOTIFY {
+        return "SCMP_ACT_NOTIFY".to_string();
+    }
     match action {
         SeccompAction::Allow => "SCMP_ACT_ALLOW".to_string(),
         SeccompAction::Errno(errno) => format!("SCMP_ACT_ERRNO({errno})"),
@@ -411,83 +486,6 @@ fn describe(action: &SeccompAction) -> String {
         SeccompAction::Trace(msg) => format!("SCMP_ACT_TRACE({msg})"),
         SeccompAction::Trap => "SCMP_ACT_TRAP".to_string(),
     }
-}
-
-/// When entry `i` matches, from its `args`; `None` when it never can.
-fn entry_rules(args: &[LinuxSeccompArg], i: usize) -> Result<Option<When>, SeccompError> {
-    if args.is_empty() {
-        return Ok(Some(When::Always));
-    }
-    let mut conditions = Vec::with_capacity(args.len());
-    for (j, arg) in args.iter().enumerate() {
-        conditions.push(condition(arg, || {
-            format!("linux.seccomp.syscalls[{i}].args[{j}]")
-        })?);
-    }
-    let mut indexes: Vec<usize> = args.iter().map(LinuxSeccompArg::index).collect();
-    indexes.sort_unstable();
-    let same_index_twice = indexes.windows(2).any(|pair| pair[0] == pair[1]);
-
-    let rule = |conditions: Vec<SeccompCondition>| {
-        SeccompRule::new(conditions).map_err(|source| SeccompError::Rule {
-            path: format!("linux.seccomp.syscalls[{i}].args"),
-            source,
-        })
-    };
-    let rules = if same_index_twice {
-        // runc's rule: one rule per condition, ORed.
-        conditions
-            .into_iter()
-            .flatten()
-            .map(|c| rule(vec![c]))
-            .collect::<Result<Vec<_>, _>>()?
-    } else {
-        match conditions.into_iter().collect::<Option<Vec<_>>>() {
-            Some(all) => vec![rule(all)?],
-            None => Vec::new(),
-        }
-    };
-    Ok((!rules.is_empty()).then_some(When::Any(rules)))
-}
-
-/// One 64-bit argument comparison; `None` when it can never be true.
-fn condition(
-    arg: &LinuxSeccompArg,
-    path: impl Fn() -> String,
-) -> Result<Option<SeccompCondition>, SeccompError> {
-    use LinuxSeccompOperator as Op;
-    let index = u8::try_from(arg.index())
-        .ok()
-        .filter(|&index| index <= 5)
-        .ok_or_else(|| SeccompError::ArgIndex {
-            path: format!("{}.index", path()),
-            index: arg.index(),
-        })?;
-    let (op, value) = match arg.op() {
-        Op::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
-        Op::ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
-        Op::ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
-        Op::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
-        Op::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
-        Op::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
-        Op::ScmpCmpMaskedEq => {
-            let (mask, value) = (arg.value(), arg.value_two().unwrap_or(0));
-            if value & !mask != 0 {
-                tracing::debug!(
-                    "seccomp: {}: valueTwo {value:#x} has bits outside the mask {mask:#x}, never matches",
-                    path()
-                );
-                return Ok(None);
-            }
-            (SeccompCmpOp::MaskedEq(mask), value)
-        }
-    };
-    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
-        .map(Some)
-        .map_err(|source| SeccompError::Rule {
-            path: path(),
-            source,
-        })
 }
 
 #[cfg(test)]

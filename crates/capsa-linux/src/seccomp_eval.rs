@@ -68,35 +68,22 @@ pub fn native_audit_arch() -> u32 {
     }
 }
 
-/// The action (the whole 32-bit return value) the kernel would take for
-/// `data` given all `programs` stacked: the one of highest precedence.
+/// The return value (action and data) the kernel would give `data` with all
+/// `programs` installed in this order. As in `seccomp_run_filters`: every
+/// filter runs, the newest first, and a result replaces the one so far only
+/// if its action, read as a signed number, is lower (KILL_PROCESS <
+/// KILL_THREAD < TRAP < ERRNO < USER_NOTIF < TRACE < LOG < ALLOW); so of two
+/// equal actions the newest filter's data wins.
 pub fn stacked_action(programs: &[BpfProgram], data: &SeccompData) -> Option<u32> {
-    let mut result: Option<u32> = None;
-    for p in programs {
-        let action = run(&p.instructions, data)?;
-        result = Some(match result {
-            Some(prev) if precedence(prev) <= precedence(action) => prev,
-            _ => action,
-        });
+    let action_only = |ret: u32| (ret & libc::SECCOMP_RET_ACTION_FULL) as i32;
+    let mut result = libc::SECCOMP_RET_ALLOW;
+    for p in programs.iter().rev() {
+        let ret = run(&p.instructions, data)?;
+        if action_only(ret) < action_only(result) {
+            result = ret;
+        }
     }
-    Some(result.unwrap_or(libc::SECCOMP_RET_ALLOW))
-}
-
-/// Lower is stronger: KILL_PROCESS, KILL_THREAD, TRAP, ERRNO, USER_NOTIF,
-/// TRACE, LOG, ALLOW (seccomp(2), "Filter return values").
-fn precedence(action: u32) -> u8 {
-    match action & libc::SECCOMP_RET_ACTION_FULL {
-        libc::SECCOMP_RET_KILL_PROCESS => 0,
-        libc::SECCOMP_RET_KILL_THREAD => 1,
-        libc::SECCOMP_RET_TRAP => 2,
-        libc::SECCOMP_RET_ERRNO => 3,
-        libc::SECCOMP_RET_USER_NOTIF => 4,
-        libc::SECCOMP_RET_TRACE => 5,
-        libc::SECCOMP_RET_LOG => 6,
-        libc::SECCOMP_RET_ALLOW => 7,
-        // Unknown actions act as KILL_PROCESS.
-        _ => 0,
-    }
+    Some(result)
 }
 
 /// True when the action lets the call run (ALLOW, or LOG which allows it).

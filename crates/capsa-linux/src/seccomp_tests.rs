@@ -1,5 +1,5 @@
-//! The compiled programs are checked by running them in a small classic-BPF
-//! interpreter and combining the results as the kernel does; one test also
+//! The compiled programs are checked by running them in `seccomp_eval`'s
+//! classic-BPF interpreter, which combines the results as the kernel does; one test also
 //! installs filters for real, in a re-run of this test binary.
 
 use std::process::Command;
@@ -18,59 +18,17 @@ fn nr(name: &str) -> u32 {
     Sysno::from_str(name).unwrap().id() as u32
 }
 
-/// `AUDIT_ARCH_*` of the host, as the kernel puts it in `seccomp_data.arch`.
-fn native_audit_arch() -> u32 {
-    match native_arch().unwrap().0 {
-        TargetArch::x86_64 => 0xc000_003e,
-        TargetArch::aarch64 => 0xc000_00b7,
-        TargetArch::riscv64 => 0xc000_00f3,
-    }
-}
+use crate::seccomp_eval::native_audit_arch;
 
-/// Runs one program on `struct seccomp_data { nr, arch, ip, args[6] }`.
-/// Supports the instructions seccompiler and our x32 guard emit.
-fn run(program: &[sock_filter], data: &[u8; 64]) -> u32 {
-    let (mut acc, mut pc) = (0u32, 0usize);
-    loop {
-        let insn = &program[pc];
-        pc += 1;
-        let k = insn.k;
-        match insn.code {
-            0x20 => acc = u32::from_le_bytes(data[k as usize..k as usize + 4].try_into().unwrap()),
-            0x54 => acc &= k,
-            0x05 => pc += k as usize,
-            0x15 | 0x25 | 0x35 => {
-                let taken = match insn.code {
-                    0x15 => acc == k,
-                    0x25 => acc > k,
-                    _ => acc >= k,
-                };
-                pc += usize::from(if taken { insn.jt } else { insn.jf });
-            }
-            0x06 => return k,
-            code => panic!("unexpected BPF opcode {code:#x}"),
-        }
-    }
-}
-
-/// The kernel's result for a call: every filter runs, newest first, and a
-/// result replaces the one so far only if its action (as i32) is lower.
+/// The kernel's result for a call, from `seccomp_eval` (the same
+/// interpreter `exe_guard` relies on).
 fn verdict_for(programs: &[BpfProgram], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-    let mut data = [0u8; 64];
-    data[0..4].copy_from_slice(&nr.to_le_bytes());
-    data[4..8].copy_from_slice(&arch.to_le_bytes());
-    for (i, arg) in args.iter().enumerate() {
-        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&arg.to_le_bytes());
-    }
-    let action_only = |ret: u32| (ret & 0xffff_0000) as i32;
-    let mut ret = libc::SECCOMP_RET_ALLOW;
-    for program in programs.iter().rev() {
-        let cur = run(&program.instructions, &data);
-        if action_only(cur) < action_only(ret) {
-            ret = cur;
-        }
-    }
-    ret
+    let data = crate::seccomp_eval::SeccompData {
+        nr: nr as i32,
+        arch,
+        args,
+    };
+    crate::seccomp_eval::stacked_action(programs, &data).expect("a program seccomp_eval can run")
 }
 
 fn verdict(programs: &[BpfProgram], name: &str, args: &[u64]) -> u32 {
@@ -334,12 +292,6 @@ fn errors_name_the_json_path() {
         "{err}"
     );
 
-    let err = message(r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#);
-    assert_eq!(
-        err,
-        "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY is not supported"
-    );
-
     // The native arch, or SCMP_ARCH_NATIVE, is enough.
     compile(&config(
         r#"{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_NATIVE"]}"#,
@@ -464,7 +416,7 @@ fn child(scenario: &str) -> ! {
             Err(SeccompError::Install { source, .. }) => {
                 Err(Errno::from_raw(source.raw_os_error().unwrap_or(0)))
             }
-            other => other.map_err(|_| Errno::UnknownErrno),
+            other => other.map(drop).map_err(|_| Errno::UnknownErrno),
         };
         check("seccomp(2) once installed", again, Err(Errno::EPERM));
     }
@@ -473,3 +425,6 @@ fn child(scenario: &str) -> ! {
     }
     std::process::exit(i32::from(!failures.is_empty()))
 }
+
+#[path = "seccomp_notify_tests.rs"]
+mod notify;

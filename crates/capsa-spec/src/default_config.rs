@@ -7,7 +7,10 @@
 //! namespace; there is no network namespace (an unprivileged user cannot configure one); /sys is
 //! bind-mounted from the host, since mounting a fresh sysfs needs a network namespace we own;
 //! mount options that name a host gid/uid (devpts `gid=5`) are dropped because that id is not
-//! mapped; and there are no cgroup resources, which the user usually cannot set.
+//! mapped; and there are no cgroup resources, which the user usually cannot set. The cgroup
+//! namespace is kept only when the caller's cgroup is delegated to it on a cgroup2 host
+//! ([`Rootless::cgroup_delegated`], found by the caller: this crate makes no Linux calls);
+//! otherwise the container would see, as its root, a cgroup it cannot use.
 
 use serde_json::{json, Value};
 
@@ -18,11 +21,20 @@ pub const OCI_VERSION: &str = "1.2.0";
 /// (runc ≥1.1 leaves the inheritable and ambient sets out.)
 const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
-/// Builds the starter config. `rootless` carries the caller's (euid, egid) to map to root
-/// inside the container; `None` gives the rootful config.
-pub fn default_config(rootless: Option<(u32, u32)>) -> Value {
+/// The caller of `spec --rootless`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rootless {
+    /// Effective uid and gid, mapped to root inside the container.
+    pub uid: u32,
+    pub gid: u32,
+    /// The caller's own cgroup is a cgroup2 directory it may manage.
+    pub cgroup_delegated: bool,
+}
+
+/// Builds the starter config: rootless for `Some` caller, else rootful.
+pub fn default_config(rootless: Option<Rootless>) -> Value {
     let mut linux = json!({
-        "namespaces": namespaces(rootless.is_some()),
+        "namespaces": namespaces(rootless),
         "maskedPaths": [
             "/proc/acpi",
             "/proc/asound",
@@ -45,7 +57,7 @@ pub fn default_config(rootless: Option<(u32, u32)>) -> Value {
         ],
     });
     match rootless {
-        Some((uid, gid)) => {
+        Some(Rootless { uid, gid, .. }) => {
             linux["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
             linux["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
         }
@@ -80,13 +92,16 @@ pub fn default_config(rootless: Option<(u32, u32)>) -> Value {
     })
 }
 
-fn namespaces(rootless: bool) -> Value {
+fn namespaces(rootless: Option<Rootless>) -> Value {
     let mut kinds = vec!["pid"];
-    if !rootless {
+    if rootless.is_none() {
         kinds.push("network");
     }
-    kinds.extend(["ipc", "uts", "mount", "cgroup"]);
-    if rootless {
+    kinds.extend(["ipc", "uts", "mount"]);
+    if rootless.is_none_or(|r| r.cgroup_delegated) {
+        kinds.push("cgroup");
+    }
+    if rootless.is_some() {
         kinds.push("user");
     }
     kinds.iter().map(|kind| json!({ "type": kind })).collect()
@@ -169,7 +184,7 @@ mod tests {
     use super::*;
     use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-    fn spec(rootless: Option<(u32, u32)>) -> Spec {
+    fn spec(rootless: Option<Rootless>) -> Spec {
         serde_json::from_value(default_config(rootless)).unwrap()
     }
 
@@ -260,9 +275,22 @@ mod tests {
 
     #[test]
     fn rootless() {
-        let spec = spec(Some((1000, 1001)));
+        let caller = Rootless {
+            uid: 1000,
+            gid: 1001,
+            cgroup_delegated: false,
+        };
+        let spec = spec(Some(caller));
         use LinuxNamespaceType::*;
-        assert_eq!(namespace_types(&spec), [Pid, Ipc, Uts, Mount, Cgroup, User]);
+        assert_eq!(namespace_types(&spec), [Pid, Ipc, Uts, Mount, User]);
+        let delegated = Rootless {
+            cgroup_delegated: true,
+            ..caller
+        };
+        assert_eq!(
+            namespace_types(&self::spec(Some(delegated))),
+            [Pid, Ipc, Uts, Mount, Cgroup, User]
+        );
 
         let linux = spec.linux().as_ref().unwrap();
         assert!(linux.resources().is_none());

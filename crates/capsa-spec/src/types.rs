@@ -50,6 +50,9 @@ pub struct Process {
     pub oom_score_adj: Option<i32>,
     /// `selinuxLabel`; see `Linux::mount_label`.
     pub selinux_label: Option<String>,
+    /// `apparmorProfile`: the AppArmor profile the process execs into.
+    #[serde(default)]
+    pub apparmor_profile: Option<String>,
     /// `scheduler`: applied with sched_setattr(2) just before exec. Boxed:
     /// rare, and it would double the size of every `Process`.
     #[serde(default)]

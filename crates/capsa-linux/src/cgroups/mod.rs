@@ -318,6 +318,12 @@ impl ContainerCgroup {
         &self.hierarchies
     }
 
+    /// Keeps only the hierarchies `keep` accepts (rootless `create`: those
+    /// the user may make the container's directory in). Before `create`.
+    pub fn retain_hierarchies(&mut self, keep: impl FnMut(&HierarchyDir) -> bool) {
+        self.hierarchies.retain(keep);
+    }
+
     /// The directories [`ContainerCgroup::create`] made itself, parents
     /// first (including the container's own directories).
     pub fn created_dirs(&self) -> Vec<PathBuf> {

@@ -94,10 +94,9 @@ fn setup_and_exec(
     if let Some(console) = console {
         super::console::setup(&console, plan.process.console_size, false)?;
     }
-    let exec = process::prepare(&plan.process, &plan.seccomp, plan.preserve_fds)?;
+    let exec = process::prepare(&plan.process, &plan.seccomp, plan.preserve_fds, chan)?;
     if exec.seccomp_pending {
-        process::close_fds_on_exec(plan.preserve_fds)?;
-        crate::seccomp::install(&plan.seccomp).map_err(|e| failure("seccomp", e))?;
+        super::seccomp::load(&plan.seccomp, plan.preserve_fds, chan)?;
     } else if plan.seccomp.is_empty() {
         process::close_fds_on_exec(plan.preserve_fds)?;
     }

@@ -7,6 +7,7 @@
 //! Nothing here returns to the caller: the init ends in `execve` or `_exit`.
 //! Any error is sent to the parent as one `Failed` message naming the step.
 
+mod apparmor;
 mod console;
 mod devices;
 pub(crate) mod exec;
@@ -15,6 +16,7 @@ mod namespaces;
 pub(crate) mod paths;
 mod process;
 mod rootfs;
+mod seccomp;
 
 use std::convert::Infallible;
 use std::fmt::Display;
@@ -149,10 +151,22 @@ fn setup_and_exec(plan: &InitPlan, io: &mut InitIo) -> Result<Infallible, InitFa
     if let (Some(p), Some(console)) = (&plan.process, &io.console) {
         console::setup(console, p.console_size, true)?;
     }
-    let exec = match &plan.process {
-        Some(p) => Some(process::prepare(p, &plan.seccomp, plan.preserve_fds)?),
+    let mut exec = match &plan.process {
+        Some(p) => Some(process::prepare(
+            p,
+            &plan.seccomp,
+            plan.preserve_fds,
+            &io.chan,
+        )?),
         None => None,
     };
+    if let Some(exec) = exec.as_mut().filter(|e| e.seccomp_pending) {
+        if seccomp::has_listener(&plan.seccomp) {
+            // Step 7a: the listener must reach the parent before step 8.
+            seccomp::load(&plan.seccomp, plan.preserve_fds, &io.chan)?;
+            exec.seccomp_pending = false;
+        }
+    }
     // Step 8: ready. From here on only the exec fifo wakes us.
     io.chan.send(&Msg::Ready).map_err(|e| failure("ready", e))?;
     let Some(exec) = exec else {
@@ -190,15 +204,15 @@ fn start_and_exec(
         })?;
     }
     if exec.seccomp_pending {
-        // With no_new_privs: as late as possible, so the filter constrains
-        // the program and nothing of our setup.
+        // With no_new_privs and no listener: as late as possible
+        // (`seccomp.rs`). The init pipe is closed; nothing is sent on it.
         process::close_fds_on_exec(plan.preserve_fds)?;
         crate::seccomp::install(&plan.seccomp).map_err(|e| failure("seccomp", e))?;
     } else if plan.seccomp.is_empty() {
         process::close_fds_on_exec(plan.preserve_fds)?;
     }
-    // (Else the filter went in before the user switch, right after the same
-    // close-on-exec pass: it may forbid close_range now.)
+    // (Else the filter went in earlier, right after the same close-on-exec
+    // pass: it may forbid close_range now.)
     fifo.write_all(b"0")
         .step("exec fifo", || "write to the exec fifo".to_string())?;
     let via = trampoline.map(|t| process::Via {

@@ -1,15 +1,14 @@
 //! Step 7, last part: the container process's limits, identity and
 //! privileges, in the order the kernel needs them:
 //!
-//! 1. rlimits and oom_score_adj, then scheduler, I/O priority and
-//!    personality, while we still hold every capability;
+//! 1. the AppArmor profile to exec into, rlimits and oom_score_adj, then
+//!    scheduler, I/O priority and personality, while we still hold every
+//!    capability;
 //! 2. drop the capabilities outside the bounding set (needs CAP_SETPCAP,
 //!    which we lose in step 4 unless it is kept);
 //! 3. without no_new_privs, the seccomp filter: loading it needs
 //!    CAP_SYS_ADMIN then, which step 4 drops (with no_new_privs it is loaded
-//!    as late as possible instead, just before exec, by `init/mod.rs`);
-//!    every fd is marked close-on-exec first, since the filter may forbid
-//!    close_range (CVE-2024-21626: no capsa fd reaches the program);
+//!    as late as possible instead, see `seccomp.rs`);
 //! 4. keep capabilities across the uid change (PR_SET_KEEPCAPS), then
 //!    setgroups, setgid, setuid (groups first: after setuid we may no longer
 //!    be allowed to change them);
@@ -30,7 +29,7 @@ use nix::unistd::{chdir, setgroups, setresgid, setresuid, Gid, Uid};
 
 use super::{failure, StepContext};
 use crate::plan::ProcessPlan;
-use crate::protocol::InitFailure;
+use crate::protocol::{Channel, InitFailure};
 use crate::seccomp::BpfProgram;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -49,7 +48,11 @@ pub(super) fn prepare(
     p: &ProcessPlan,
     filters: &[BpfProgram],
     preserve_fds: u32,
+    chan: &Channel,
 ) -> Result<Exec, InitFailure> {
+    if let Some(profile) = &p.apparmor_profile {
+        super::apparmor::exec_into(profile)?;
+    }
     for (res, name, soft, hard) in &p.rlimits {
         setrlimit(*res, *soft, *hard).step("rlimits", || {
             format!("process.rlimits: set {name} to soft {soft}, hard {hard}")
@@ -77,8 +80,7 @@ pub(super) fn prepare(
     }
     let seccomp_now = !p.no_new_privileges && !filters.is_empty();
     if seccomp_now {
-        close_fds_on_exec(preserve_fds)?;
-        crate::seccomp::install(filters).map_err(|e| failure("seccomp", e))?;
+        super::seccomp::load(filters, preserve_fds, chan)?;
     }
     nix::sys::prctl::set_keepcaps(true)
         .step("user", || "keep capabilities across setuid".to_string())?;
@@ -88,12 +90,19 @@ pub(super) fn prepare(
         .copied()
         .map(Gid::from_raw)
         .collect();
-    setgroups(&gids).step("user", || {
-        format!(
-            "process.user.additionalGids: setgroups {:?}",
-            p.additional_gids
-        )
-    })?;
+    // A rootless container's user namespace has setgroups denied: then there
+    // are no groups to set, and nothing to clear (the user's own are not mapped).
+    let denied =
+        || std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    match setgroups(&gids) {
+        Err(nix::errno::Errno::EPERM) if gids.is_empty() && denied() => {}
+        other => other.step("user", || {
+            format!(
+                "process.user.additionalGids: setgroups {:?}",
+                p.additional_gids
+            )
+        })?,
+    }
     setresgid(
         Gid::from_raw(p.gid),
         Gid::from_raw(p.gid),

@@ -52,11 +52,15 @@ impl Runtime {
             &self.proc_root.join("self/mountinfo"),
             &self.proc_root.join("self/cgroup"),
         )?;
-        let cgroup = host.cgroup_for(
+        let mut cgroup = host.cgroup_for(
             &self.cgroup_manager,
             spec.linux.cgroups_path.as_deref(),
             &opts.id,
         )?;
+        let rootless = super::rootless::is_rootless();
+        if rootless {
+            super::rootless::usable_cgroup(&mut cgroup, spec.linux.resources.as_ref())?;
+        }
         let host_facts = plan::HostFacts::detect(&self.sys_root);
         let plan = plan::build(&spec, opts, cgroup.clone(), &host_facts)?;
         // Before anything exists: the sealed copy re-executes capsa.
@@ -79,7 +83,7 @@ impl Runtime {
         }
         // systemd makes its unit around the init's pid: after the clone.
         if cgroup.systemd_unit().is_none() {
-            make_cgroup(&cgroup, &spec, None, &mut rollback)?;
+            make_cgroup(&cgroup, &spec, None, rootless, &mut rollback)?;
         }
         let fifo = make_fifo(&rollback.dir().fifo_path())?;
         let (parent_end, init_end) =
@@ -119,7 +123,7 @@ impl Runtime {
         ));
         if cgroup.systemd_unit().is_some() {
             // The init waits for step 1, so nothing has run outside yet.
-            make_cgroup(&cgroup, &spec, Some(first_pid), &mut rollback)?;
+            make_cgroup(&cgroup, &spec, Some(first_pid), rootless, &mut rollback)?;
         }
         drop(init_end);
         drop(fifo);
@@ -180,7 +184,8 @@ impl Runtime {
         chan.send(&Msg::Continue)?;
         let mut init_pid = first_pid;
         loop {
-            match chan.recv("the container init's setup")? {
+            let (msg, fd) = chan.recv_with_fd("the container init's setup")?;
+            match msg {
                 // Step 3: the init made its user namespace by unshare.
                 Msg::MapIds => {
                     self.write_id_maps(init_pid, plan)?;
@@ -205,6 +210,11 @@ impl Runtime {
                     run_hooks("createRuntime", &spec.hooks.create_runtime, &state)?;
                     chan.send(&Msg::HookState(state))?;
                 }
+                // Step 7a: the listener of a NOTIFY seccomp filter.
+                Msg::SeccompListener => {
+                    let state = hook_state(spec, &plan.id, "creating", init_pid);
+                    crate::seccomp_notify::forward(spec, &state, init_pid, fd)?;
+                }
                 // Step 8: the init is ready and blocks on the exec fifo.
                 Msg::Ready => return Ok(init_pid),
                 Msg::Failed(failure) => return Err(Error::Init(failure)),
@@ -225,6 +235,9 @@ impl Runtime {
                 .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
                 .collect()
         };
+        if super::rootless::is_rootless() {
+            super::rootless::deny_setgroups(&self.proc_root, pid)?;
+        }
         for (file, maps) in [
             ("uid_map", &plan.namespaces.uid_mappings),
             ("gid_map", &plan.namespaces.gid_mappings),
@@ -251,6 +264,7 @@ fn make_cgroup(
     cgroup: &crate::cgroups::ContainerCgroup,
     spec: &capsa_spec::ValidSpec,
     pid: Option<i32>,
+    rootless: bool,
     rollback: &mut Rollback,
 ) -> Result<(), Error> {
     if let Some(pid) = pid {
@@ -261,7 +275,11 @@ fn make_cgroup(
     }
     cgroup.create()?;
     rollback.cgroup = Some(cgroup.clone());
-    cgroup.apply_device_rules(&plan::device_cgroup_rules(spec))?;
+    // Without privileges device rules cannot be set (rootless: the user
+    // namespace's device access is the kernel's own limit).
+    if !rootless {
+        cgroup.apply_device_rules(&plan::device_cgroup_rules(spec))?;
+    }
     if let Some(resources) = &spec.linux.resources {
         cgroup.apply_resources(resources)?;
     }

@@ -10,6 +10,8 @@
 //!                                              [E3] fork the real process,
 //!       ◀── Forked { pid } ───────────────────      report it, exit
 //!  reap the child                              [E4] root, process setup, exec
+//!       ◀── SeccompListener + fd ─────────────      (with SCMP_ACT_NOTIFY:
+//!  send it to linux.seccomp.listenerPath            after the filters load)
 //!       ◀── Failed {…}  or EOF at exec ───────
 //!  pid file; return the pid
 //! ```
@@ -174,23 +176,30 @@ impl Runtime {
             }
         };
         reap(child);
-        // E4: EOF means the program was exec'd (the pipe is close-on-exec).
-        match parent_end.recv("the exec") {
-            Err(ProtocolError::PeerGone { .. }) => {}
-            Ok(Msg::Failed(f)) => return Err(Error::Init(f)),
-            Ok(Msg::ExecFailed { errno, path }) => {
-                return Err(Error::Init(crate::protocol::InitFailure::exec_failed(
-                    errno, &path,
-                )))
-            }
-            Ok(other) => {
-                return Err(ProtocolError::Unexpected {
-                    got: other,
-                    expected: "exec",
+        // E4: EOF means the program was exec'd (the pipe is close-on-exec);
+        // before it, the listener of a NOTIFY seccomp filter may come.
+        loop {
+            match parent_end.recv_with_fd("the exec") {
+                Err(ProtocolError::PeerGone { .. }) => break,
+                Ok((Msg::SeccompListener, fd)) => {
+                    let state = super::hook_state(&st.spec, &opts.id, status.as_str(), st.init_pid);
+                    crate::seccomp_notify::forward(&st.spec, &state, pid, fd)?;
                 }
-                .into())
+                Ok((Msg::Failed(f), _)) => return Err(Error::Init(f)),
+                Ok((Msg::ExecFailed { errno, path }, _)) => {
+                    return Err(Error::Init(crate::protocol::InitFailure::exec_failed(
+                        errno, &path,
+                    )))
+                }
+                Ok((other, _)) => {
+                    return Err(ProtocolError::Unexpected {
+                        got: other,
+                        expected: "exec",
+                    }
+                    .into())
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
         if let Some(path) = &opts.pidfd_socket {
             super::send_pidfd(path, pid)?;

@@ -12,6 +12,7 @@ mod net_devices;
 mod notify;
 mod pause;
 mod query;
+mod rootless;
 mod start;
 mod update;
 

@@ -43,6 +43,8 @@ fn plan_err(path: impl Into<String>, message: impl Into<String>) -> PlanError {
 pub struct HostFacts {
     /// SELinux is enabled: labels in the config would have to be applied.
     pub selinux: bool,
+    /// AppArmor is enabled (`/sys/module/apparmor/parameters/enabled` is `Y`).
+    pub apparmor: bool,
 }
 
 impl HostFacts {
@@ -50,6 +52,8 @@ impl HostFacts {
     pub fn detect(sys_root: &std::path::Path) -> Self {
         HostFacts {
             selinux: sys_root.join("fs/selinux/enforce").exists(),
+            apparmor: std::fs::read_to_string(sys_root.join("module/apparmor/parameters/enabled"))
+                .is_ok_and(|s| s.trim() == "Y"),
         }
     }
 }
@@ -57,6 +61,7 @@ impl HostFacts {
 /// SELinux labels: on a host without SELinux there is nothing to label and
 /// they are ignored (as crun does; runc fails with EINVAL passing `context=`
 /// to the kernel); with SELinux, capsa cannot apply them yet and says so.
+/// An AppArmor profile needs AppArmor (see below).
 fn check_labels(
     spec: &ValidSpec,
     process: Option<&capsa_spec::Process>,
@@ -78,6 +83,20 @@ fn check_labels(
                 ));
             }
             tracing::debug!("{path} {label:?} ignored: SELinux is not enabled on this host");
+        }
+    }
+    // AppArmor: as runc, a profile on a host without AppArmor is an error
+    // (runc fails writing it to /proc/self/attr/exec); said before anything
+    // is made, and logged.
+    if let Some(profile) = process.and_then(|p| p.apparmor_profile.as_ref()) {
+        if !host.apparmor {
+            tracing::error!(
+                "process.apparmorProfile {profile:?}: AppArmor is not enabled on this host"
+            );
+            return Err(plan_err(
+                "process.apparmorProfile",
+                format!("cannot apply profile {profile:?}: AppArmor is not enabled on this host"),
+            ));
         }
     }
     Ok(())

@@ -32,6 +32,8 @@ pub struct ProcessPlan {
     pub io_priority: Option<(u32, u32, &'static str)>,
     /// `linux.personality`: the persona for personality(2).
     pub personality: Option<u32>,
+    /// `process.apparmorProfile`, on a host with AppArmor (checked by the plan).
+    pub apparmor_profile: Option<String>,
 }
 
 /// Capability sets, as the `caps` crate names them.
@@ -108,6 +110,7 @@ pub(super) fn process(
             (class, u32::from(io.level), name)
         }),
         personality: personality.map(persona),
+        apparmor_profile: p.apparmor_profile.clone(),
     })
 }
 

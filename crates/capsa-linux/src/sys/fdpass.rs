@@ -55,3 +55,31 @@ pub fn send_fd(sock: &impl AsFd, payload: &[u8], fd: &impl AsFd) -> io::Result<(
     )?;
     Ok(())
 }
+
+/// Receives one packet into `buf` and the fds sent with it: its length (0 at
+/// EOF) and the first fd (close-on-exec); any further fd is closed.
+pub fn recv_fd_packet(sock: &impl AsFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_fd().as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                // SAFETY: the kernel installed `raw` in this process by this
+                // recvmsg; no other object owns it, so wrapping it (and thus
+                // closing every extra one) is sound.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                if fd.is_none() {
+                    fd = Some(owned);
+                }
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
+}

@@ -13,6 +13,7 @@ pub mod netlink;
 pub mod netlink_msg;
 pub mod sched;
 pub mod seccomp;
+pub mod seccomp_notify;
 pub mod tty;
 
 use std::ffi::CString;

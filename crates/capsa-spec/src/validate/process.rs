@@ -52,6 +52,7 @@ pub(crate) fn validate(p: &oci::Process) -> Result<Process, SpecError> {
         no_new_privileges: p.no_new_privileges().unwrap_or(false),
         oom_score_adj: p.oom_score_adj(),
         selinux_label: p.selinux_label().clone().filter(|s| !s.is_empty()),
+        apparmor_profile: p.apparmor_profile().clone().filter(|s| !s.is_empty()),
         scheduler: p
             .scheduler()
             .as_ref()
@@ -169,15 +170,6 @@ fn io_priority(io: &oci::LinuxIOPriority) -> Result<IoPriority, SpecError> {
 }
 
 fn refuse_unsupported(p: &oci::Process) -> Result<(), SpecError> {
-    if p.apparmor_profile()
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(SpecError::unsupported(
-            "process.apparmorProfile",
-            "AppArmor",
-        ));
-    }
     if p.exec_cpu_affinity().is_some() {
         return Err(SpecError::unsupported(
             "process.execCPUAffinity",

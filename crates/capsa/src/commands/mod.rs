@@ -36,15 +36,29 @@ pub enum CommandError {
 
 pub type CommandResult = Result<ExitCode, CommandError>;
 
-/// The default state root: runc's rule, with our name.
-fn default_root() -> PathBuf {
+/// The default state root: runc's rule, with our name. Root uses
+/// `/run/capsa`; anyone else `$XDG_RUNTIME_DIR/capsa`, or `/run/capsa` when
+/// that variable is unset or empty (where the user usually cannot write, as
+/// with runc). The second value says whether the XDG directory is used.
+fn default_root() -> (PathBuf, bool) {
     if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/run/capsa");
+        return (PathBuf::from("/run/capsa"), false);
     }
     match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("capsa"),
-        _ => PathBuf::from("/run/capsa"),
+        Some(dir) if !dir.is_empty() => (PathBuf::from(dir).join("capsa"), true),
+        _ => (PathBuf::from("/run/capsa"), false),
     }
+}
+
+/// Makes the XDG state root as runc does: 0700 and sticky, since the XDG
+/// base directory spec lets the system prune files of `$XDG_RUNTIME_DIR` that
+/// lack the sticky bit.
+fn make_xdg_root(root: &std::path::Path) -> Result<(), CommandError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |what: String| move |source| CommandError::Io { what, source };
+    std::fs::create_dir_all(root).map_err(io(format!("mkdir {}", root.display())))?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o1700))
+        .map_err(io(format!("chmod {}", root.display())))
 }
 
 pub fn dispatch(cli: Cli, logger: &Logger) -> CommandResult {
@@ -59,8 +73,17 @@ pub fn dispatch(cli: Cli, logger: &Logger) -> CommandResult {
             return Err(CommandError::Unsupported("--cgroup-manager disabled"))
         }
     };
-    let mut rt = Runtime::new(cli.root.clone().unwrap_or_else(default_root))
-        .reexec_when_sealed_copy_needed();
+    let root = match cli.root.clone() {
+        Some(root) => root,
+        None => {
+            let (root, xdg) = default_root();
+            if xdg {
+                make_xdg_root(&root)?;
+            }
+            root
+        }
+    };
+    let mut rt = Runtime::new(root).reexec_when_sealed_copy_needed();
     if systemd {
         // Only `create` (and `run`) use it: later commands follow the state.
         rt = rt.with_cgroup_manager(cgroups::Manager::Systemd {
