@@ -31,7 +31,7 @@ pub(crate) fn run(
     console: Option<std::os::fd::OwnedFd>,
     trampoline: Option<std::os::fd::OwnedFd>,
 ) -> ! {
-    let result = super::become_undumpable()
+    let result = super::set_dumpable(false)
         .and_then(|()| setup_and_exec(plan, &chan, console, trampoline.as_ref()));
     match result {
         Ok(never) => match never {},

@@ -77,20 +77,22 @@ pub(crate) struct InitIo {
     pub trampoline: Option<OwnedFd>,
 }
 
-/// Makes this process non-dumpable, the first thing a fork of capsa does:
-/// until it execs the user's program it runs capsa's binary with the host's
-/// privileges, and a dumpable process could be reached by the container's
-/// processes through ptrace or `/proc/<pid>/{exe,mem,fd}` (CVE-2016-9962,
-/// and part of the CVE-2019-5736 defence, see `exe_guard`). The exec of the
-/// program makes it dumpable again, as any exec does.
-pub(crate) fn become_undumpable() -> Result<(), InitFailure> {
-    nix::sys::prctl::set_dumpable(false).step("start", || "prctl(PR_SET_DUMPABLE, 0)".to_string())
+/// Makes this process (non-)dumpable. A fork of capsa that enters a
+/// container is non-dumpable: until it execs the user's program it runs
+/// capsa's binary with the host's privileges, and a dumpable process could be
+/// reached by the container's processes through ptrace or
+/// `/proc/<pid>/{exe,mem,fd}` (CVE-2016-9962, and part of the CVE-2019-5736
+/// defence, see `exe_guard`). The exec of the program makes it dumpable
+/// again, as any exec does.
+pub(crate) fn set_dumpable(dumpable: bool) -> Result<(), InitFailure> {
+    nix::sys::prctl::set_dumpable(dumpable).step("start", || {
+        format!("prctl(PR_SET_DUMPABLE, {})", u8::from(dumpable))
+    })
 }
 
 /// Runs the init. Never returns.
 pub(crate) fn run(plan: &InitPlan, mut io: InitIo) -> ! {
-    let result = become_undumpable().and_then(|()| setup_and_exec(plan, &mut io));
-    match result {
+    match setup_and_exec(plan, &mut io) {
         Ok(never) => match never {},
         Err(failure) => {
             // The parent may be gone already; then there is no one to tell.
@@ -108,6 +110,11 @@ fn setup_and_exec(plan: &InitPlan, io: &mut InitIo) -> Result<Infallible, InitFa
     io.chan
         .expect(&Msg::Continue, "the parent's go-ahead")
         .map_err(|e| failure("start", e))?;
+    // Non-dumpable from here on (see `set_dumpable`). Not earlier: until this
+    // go-ahead the parent may still be writing the id maps of a user
+    // namespace made at clone, which a rootless parent could not do to a
+    // non-dumpable process; nothing of the container exists before it.
+    set_dumpable(false)?;
     // Steps 2-4: namespaces (may fork; only the real init comes back).
     namespaces::enter(&plan.namespaces, &io.chan)?;
     if let Some(name) = &plan.session_keyring {

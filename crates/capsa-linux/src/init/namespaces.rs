@@ -47,11 +47,22 @@ pub(super) fn enter(plan: &NamespacePlan, chan: &Channel) -> Result<(), InitFail
     if plan.unshare_user {
         unshare(CloneFlags::CLONE_NEWUSER)
             .step("namespaces", || "unshare a user namespace".to_string())?;
-        // Step 3: the parent writes our uid_map and gid_map.
+        // Step 3: the parent writes our uid_map and gid_map. A
+        // non-dumpable process's /proc files belong to the host's root, so
+        // an unprivileged (rootless) parent could not open them: dumpable
+        // for this one exchange (as runc's nsexec), while nothing of the
+        // container runs yet to reach us.
+        let rootless = !nix::unistd::geteuid().is_root();
+        if rootless {
+            super::set_dumpable(true)?;
+        }
         chan.send(&Msg::MapIds)
             .map_err(|e| failure("namespaces", e))?;
         chan.expect(&Msg::Continue, "the id maps")
             .map_err(|e| failure("namespaces", e))?;
+        if rootless {
+            super::set_dumpable(false)?;
+        }
     }
     let joined_user = plan
         .join
