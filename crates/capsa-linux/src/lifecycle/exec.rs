@@ -128,6 +128,7 @@ impl Runtime {
         };
         drop(child_end);
         drop(console);
+        super::fault::point("exec:after-clone");
         let reap = |pid: i32| {
             let _ = waitpid(Pid::from_raw(pid), None);
         };
@@ -162,6 +163,7 @@ impl Runtime {
                 return Err(e.into());
             }
         };
+        super::fault::point("exec:after-forked");
         reap(child);
         // E4: EOF means the program was exec'd (the pipe is close-on-exec).
         match parent_end.recv("the exec") {

@@ -7,6 +7,7 @@ mod create;
 mod delete;
 mod events;
 mod exec;
+pub(crate) mod fault;
 mod kill;
 mod notify;
 mod pause;
