@@ -4,6 +4,9 @@
 //! <root>/                 0700, created on first use
 //!   <id>/                 claimed by mkdir(2): EEXIST means the id is taken
 //!     state.json          written to state.json.tmp, fsynced, renamed over
+//!     cgroup.json         the cgroup, recorded by create before it makes it:
+//!                         what `delete --force` removes when create died
+//!                         before state.json existed
 //!     exec.fifo           exists from create until start: init blocks on it
 //!     notify/notify.sock  with NOTIFY_SOCKET: the container's sd_notify socket
 //! ```
@@ -27,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::cgroups::ContainerCgroup;
 
 const STATE_FILE: &str = "state.json";
+const CGROUP_FILE: &str = "cgroup.json";
 const FIFO_FILE: &str = "exec.fifo";
 const NOTIFY_DIR: &str = "notify";
 
@@ -169,6 +173,30 @@ impl StateRoot {
         Ok(cd)
     }
 
+    /// Opens and locks the directory of a `create` that died before it wrote
+    /// `state.json` (killed, or the machine went down): `None` when there is
+    /// no such directory. With the lock held, a create still at work has
+    /// either finished or removed its directory, so what is found is
+    /// abandoned.
+    pub fn open_abandoned(&self, id: &str) -> Result<Option<ContainerDir>, StateError> {
+        validate_id(id)?;
+        let dir = self.root.join(id);
+        let lock = match lock_dir(&dir) {
+            Err(StateError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            other => other?,
+        };
+        if dir.join(STATE_FILE).exists() {
+            return Ok(None);
+        }
+        Ok(Some(ContainerDir {
+            id: id.to_string(),
+            dir,
+            _lock: lock,
+        }))
+    }
+
     /// The ids of all containers, sorted.
     pub fn ids(&self) -> Result<Vec<String>, StateError> {
         let entries = match fs::read_dir(&self.root) {
@@ -229,9 +257,26 @@ impl ContainerDir {
     /// Writes the state atomically: a reader sees the old or the new file,
     /// never a half-written one, even across a crash.
     pub fn save(&self, state: &ContainerState) -> Result<(), StateError> {
-        let tmp = self.dir.join("state.json.tmp");
-        let dest = self.dir.join(STATE_FILE);
-        let bytes = serde_json::to_vec(state).map_err(|e| StateError::Corrupt {
+        self.write_atomic(STATE_FILE, state)
+    }
+
+    /// Records the cgroup before `create` makes it (see the layout above).
+    pub fn record_cgroup(&self, cgroup: &ContainerCgroup) -> Result<(), StateError> {
+        self.write_atomic(CGROUP_FILE, cgroup)
+    }
+
+    /// The cgroup recorded by [`ContainerDir::record_cgroup`], if any.
+    pub fn recorded_cgroup(&self) -> Option<ContainerCgroup> {
+        let bytes = fs::read(self.dir.join(CGROUP_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// JSON to `<name>.tmp`, fsynced, renamed over `<name>`; the caller holds
+    /// the lock, so no two writers share the temporary file.
+    fn write_atomic(&self, name: &str, value: &impl Serialize) -> Result<(), StateError> {
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        let dest = self.dir.join(name);
+        let bytes = serde_json::to_vec(value).map_err(|e| StateError::Corrupt {
             path: dest.clone(),
             source: e,
         })?;
@@ -245,6 +290,7 @@ impl ContainerDir {
             .map_err(io_err("cannot write", &tmp))?;
         f.write_all(&bytes).map_err(io_err("cannot write", &tmp))?;
         f.sync_all().map_err(io_err("cannot sync", &tmp))?;
+        crate::lifecycle::fault::point("state:before-rename");
         fs::rename(&tmp, &dest).map_err(io_err("cannot rename state file to", &dest))
     }
 

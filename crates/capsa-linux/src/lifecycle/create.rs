@@ -75,16 +75,19 @@ impl Runtime {
         // From here on, everything made is undone on failure.
         let dir = self.state.claim(&opts.id)?;
         let mut rollback = Rollback::new(dir, self.proc_root.clone());
+        super::fault::point("create:after-claim");
         if opts.notify_socket.is_some() {
             fs::create_dir(&notify_dir)
                 .map_err(Error::sys(format!("mkdir {}", notify_dir.display())))?;
             fs::set_permissions(&notify_dir, fs::Permissions::from_mode(0o755))
                 .map_err(Error::sys(format!("chmod {}", notify_dir.display())))?;
         }
-        // systemd makes its unit around the init's pid: after the clone.
+        rollback.dir().record_cgroup(&cgroup)?; // for `delete --force` if we die
+                                                // systemd makes its unit around the init's pid: after the clone.
         if cgroup.systemd_unit().is_none() {
             make_cgroup(&cgroup, &spec, None, rootless, &mut rollback)?;
         }
+        super::fault::point("create:before-fifo");
         let fifo = make_fifo(&rollback.dir().fifo_path())?;
         let (parent_end, init_end) =
             channel_pair().map_err(Error::sys("socketpair for the init pipe"))?;
@@ -117,6 +120,7 @@ impl Runtime {
         };
         rollback.init_pid = Some(first_pid);
         rollback.direct_child = true;
+        super::fault::point("create:after-clone");
         rollback.poststop = Some((
             spec.hooks.poststop.clone(),
             hook_state(&spec, &opts.id, "stopped", first_pid),
@@ -147,6 +151,7 @@ impl Runtime {
             ptrace_seen: spec.process.as_ref().is_some_and(exe_guard::holds_ptrace),
             spec,
         };
+        super::fault::point("create:before-state");
         rollback.dir().save(&state)?;
         if let Some(path) = &opts.pidfd_socket {
             super::send_pidfd(path, init_pid)?;
@@ -154,6 +159,7 @@ impl Runtime {
         if let Some(pid_file) = &opts.pid_file {
             write_pid_file(pid_file, init_pid)?;
         }
+        super::fault::point("create:after-state");
         rollback.disarm();
         Ok(init_pid)
     }
@@ -175,6 +181,7 @@ impl Runtime {
             .as_ref()
             .map(|c| c.add_process(first_pid))
             .transpose()?;
+        super::fault::point("create:after-cgroup-join");
         if ns
             .clone_flags
             .contains(nix::sched::CloneFlags::CLONE_NEWUSER)

@@ -20,7 +20,7 @@ impl Runtime {
     /// an unknown id is not an error. Returns poststop warnings.
     pub fn delete(&self, id: &str, force: bool) -> Result<Vec<String>, Error> {
         let dir = match self.state.open(id) {
-            Err(StateError::NotFound(_)) if force => return Ok(Vec::new()),
+            Err(StateError::NotFound(_)) if force => return self.remove_abandoned(id),
             other => other?,
         };
         let st = dir.load()?;
@@ -50,6 +50,7 @@ impl Runtime {
         // Without its own pid namespace, the init's death does not take the
         // other processes with it.
         kill_all(&st.cgroup);
+        super::fault::point("delete:after-kill");
         if !wait_gone(&self.proc_root, st.init_pid, Duration::from_secs(10)) {
             warnings.push(format!(
                 "container {}: init {} still alive after SIGKILL",
@@ -62,12 +63,33 @@ impl Runtime {
             &st.spec.hooks.poststop,
             &stopped,
         ));
+        super::fault::point("delete:before-cgroup-removal");
         if let Err(e) = st.cgroup.remove() {
             warnings.push(e.to_string());
         }
+        super::fault::point("delete:before-state-removal");
         if let Err(e) = dir.remove() {
             warnings.push(e.to_string());
         }
         warnings
+    }
+
+    /// `delete --force` of an id whose `create` died before it wrote
+    /// `state.json`: kills what is in the recorded cgroup (an init may be
+    /// blocked on the exec fifo for ever), removes the cgroup and the state
+    /// dir. Nothing found is not an error.
+    fn remove_abandoned(&self, id: &str) -> Result<Vec<String>, Error> {
+        let Some(dir) = self.state.open_abandoned(id)? else {
+            return Ok(Vec::new());
+        };
+        let mut warnings = Vec::new();
+        if let Some(cgroup) = dir.recorded_cgroup() {
+            kill_all(&cgroup);
+            if let Err(e) = cgroup.remove() {
+                warnings.push(e.to_string());
+            }
+        }
+        dir.remove()?;
+        Ok(warnings)
     }
 }

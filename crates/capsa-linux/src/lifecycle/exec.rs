@@ -141,6 +141,7 @@ impl Runtime {
         drop(child_end);
         drop(console);
         drop(trampoline);
+        super::fault::point("exec:after-clone");
         let reap = |pid: i32| {
             let _ = waitpid(Pid::from_raw(pid), None);
         };
@@ -175,6 +176,7 @@ impl Runtime {
                 return Err(e.into());
             }
         };
+        super::fault::point("exec:after-forked");
         reap(child);
         // E4: EOF means the program was exec'd (the pipe is close-on-exec);
         // before it, the listener of a NOTIFY seccomp filter may come.

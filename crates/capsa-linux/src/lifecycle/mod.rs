@@ -7,6 +7,7 @@ mod create;
 mod delete;
 mod events;
 mod exec;
+pub(crate) mod fault;
 mod kill;
 mod net_devices;
 mod notify;

@@ -132,12 +132,18 @@ const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_millis(50);
 /// startContainer hooks or the exec failed, nothing when it died.
 fn release_init(dir: &ContainerDir, st: &ContainerState, pidfd: &OwnedFd) -> Result<(), Error> {
     let path = dir.fifo_path();
+    super::fault::point("start:before-fifo-open");
     let fifo = open(
         &path,
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::sys(format!("open the exec fifo {}", path.display()))(e.into()))?;
+    // Gone from the state dir at once: `state` says `created` while the fifo
+    // exists, so a `start` killed from here on must not leave it behind
+    // (the init reopens it through its own fd, not by path).
+    let _ = std::fs::remove_file(&path);
+    super::fault::point("start:after-fifo-open");
     let mut fifo = std::fs::File::from(fifo);
     let mut report = Vec::new();
     loop {
@@ -166,7 +172,6 @@ fn release_init(dir: &ContainerDir, st: &ContainerState, pidfd: &OwnedFd) -> Res
             break;
         }
     }
-    let _ = std::fs::remove_file(&path);
     parse_report(&String::from_utf8_lossy(&report)).map_err(|failure| match failure {
         Some(f) => Error::Init(f),
         None => Error::InitGone { id: st.id.clone() },

@@ -52,11 +52,7 @@ pub fn ensure_sealed_exe() -> io::Result<()> {
     )?;
     let mut copy = File::from(memfd);
     io::copy(&mut exe, &mut copy)?;
-    let seals = SealFlag::F_SEAL_SEAL
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_WRITE;
-    fcntl(&copy, FcntlArg::F_ADD_SEALS(seals))?;
+    seal(&copy)?;
     let args = to_cstrings(std::env::args_os())?;
     let env = to_cstrings(std::env::vars_os().map(|(k, v)| {
         let mut kv = k;
@@ -81,11 +77,7 @@ pub fn sealed_trampoline() -> io::Result<OwnedFd> {
     )?;
     let mut file = File::from(memfd);
     file.write_all(TRAMPOLINE)?;
-    let seals = SealFlag::F_SEAL_SEAL
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_WRITE;
-    fcntl(&file, FcntlArg::F_ADD_SEALS(seals))?;
+    seal(&file)?;
     Ok(OwnedFd::from(file))
 }
 
@@ -122,6 +114,27 @@ pub fn exec_through(
     match nix::unistd::execveat(trampoline.as_fd(), c"", &argv, env, AtFlags::AT_EMPTY_PATH) {
         Err(e) => e,
         Ok(never) => match never {},
+    }
+}
+
+/// Seals `file` against writes, growing and shrinking, and further seals.
+/// F_SEAL_WRITE fails with EBUSY while pages just written still hold an
+/// extra reference (the kernel waits for them only briefly); seen once in
+/// 100 parallel creates. It is retried a few times, 1 ms apart.
+fn seal(file: &File) -> io::Result<()> {
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    let mut tries = 0;
+    loop {
+        match fcntl(file, FcntlArg::F_ADD_SEALS(seals)) {
+            Err(nix::Error::EBUSY) if tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            other => return other.map(drop).map_err(io::Error::from),
+        }
     }
 }
 

@@ -56,6 +56,10 @@ pub(super) fn validate(linux: Option<&oci::Linux>) -> Result<Linux, SpecError> {
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned())
         .filter(|p| !p.is_empty());
+    super::bounds::no_nul(
+        cgroups_path.as_deref().unwrap_or_default(),
+        "linux.cgroupsPath",
+    )?;
     Ok(Linux {
         namespaces,
         uid_mappings,
@@ -189,6 +193,8 @@ fn time_offsets(l: &oci::Linux) -> Result<Vec<TimeOffset>, SpecError> {
                 "only the monotonic and boottime clocks have offsets",
             ));
         }
+        let (secs, nanosecs) = (offset.secs().unwrap_or(0), offset.nanosecs().unwrap_or(0));
+        super::bounds::time_offset(secs, nanosecs, &format!("linux.timeOffsets.{clock}"))?;
         out.push(TimeOffset {
             clock: clock.clone(),
             secs: offset.secs().unwrap_or(0),
@@ -277,6 +283,12 @@ fn devices(list: &[oci::LinuxDevice]) -> Result<Vec<Device>, SpecError> {
                     ))
                 }
             };
+            super::bounds::device_numbers(
+                Some(d.major()),
+                Some(d.minor()),
+                &format!("linux.devices[{i}]"),
+                false,
+            )?;
             Ok(Device {
                 path,
                 kind,
@@ -315,6 +327,12 @@ fn device_rules(resources: Option<&oci::LinuxResources>) -> Result<Vec<DeviceRul
                     format!("{access:?} is not a combination of r, w and m"),
                 ));
             }
+            super::bounds::device_numbers(
+                r.major(),
+                r.minor(),
+                &format!("linux.resources.devices[{i}]"),
+                true,
+            )?;
             Ok(DeviceRule {
                 allow: r.allow(),
                 kind,

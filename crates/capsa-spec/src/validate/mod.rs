@@ -1,6 +1,7 @@
 //! Turns oci-spec's loosely typed `Spec` into a [`ValidSpec`]. Each area has
 //! its own file; every check is pure and names the JSON path it refuses.
 
+mod bounds;
 mod linux;
 mod net_devices;
 mod process;
@@ -42,6 +43,7 @@ pub(crate) fn validate(spec: oci::Spec, bundle: &Path) -> Result<ValidSpec, Spec
     let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
     let domainname = spec.domainname().clone().filter(|d| !d.is_empty());
     for (value, field) in [(&hostname, "hostname"), (&domainname, "domainname")] {
+        bounds::no_nul(value.as_deref().unwrap_or_default(), field)?;
         if value.is_some() && linux.namespace(crate::NamespaceKind::Uts).is_none() {
             return Err(SpecError::invalid(
                 field,
@@ -58,6 +60,7 @@ pub(crate) fn validate(spec: oci::Spec, bundle: &Path) -> Result<ValidSpec, Spec
     if annotations.contains_key("") {
         return Err(SpecError::invalid("annotations", "keys must not be empty"));
     }
+    bounds::annotations(&annotations)?;
     Ok(ValidSpec {
         oci_version: spec.version().clone(),
         bundle: bundle.to_path_buf(),
@@ -77,6 +80,7 @@ fn root(root: Option<&oci::Root>, bundle: &Path) -> Result<Root, SpecError> {
     if root.path().as_os_str().is_empty() {
         return Err(SpecError::invalid("root.path", "required"));
     }
+    bounds::no_nul(&root.path().to_string_lossy(), "root.path")?;
     Ok(Root {
         path: bundle.join(root.path()),
         readonly: root.readonly().unwrap_or(false),
@@ -260,6 +264,7 @@ fn hooks(hooks: Option<&oci::Hooks>) -> Result<Hooks, SpecError> {
 /// Checks that `path` is absolute and returns it without `.` components
 /// (`..` is kept: it is resolved safely inside the root at mount time).
 pub(crate) fn absolute_clean(path: &Path, at: &str) -> Result<PathBuf, SpecError> {
+    bounds::no_nul(&path.to_string_lossy(), at)?;
     if !path.is_absolute() {
         return Err(SpecError::invalid(
             at,

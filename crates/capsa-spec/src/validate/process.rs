@@ -28,8 +28,12 @@ pub(crate) fn validate(p: &oci::Process) -> Result<Process, SpecError> {
         ));
     }
     let cwd = absolute_clean(p.cwd(), "process.cwd")?;
+    for (i, arg) in args.iter().enumerate() {
+        super::bounds::no_nul(arg, &format!("process.args[{i}]"))?;
+    }
     let env = p.env().clone().unwrap_or_default();
     for (i, var) in env.iter().enumerate() {
+        super::bounds::no_nul(var, &format!("process.env[{i}]"))?;
         if !var.contains('=') || var.starts_with('=') {
             return Err(SpecError::invalid(
                 format!("process.env[{i}]"),
@@ -38,6 +42,8 @@ pub(crate) fn validate(p: &oci::Process) -> Result<Process, SpecError> {
         }
     }
     refuse_unsupported(p)?;
+    super::bounds::user(&user(p.user()))?;
+    super::bounds::oom_score_adj(p.oom_score_adj())?;
     Ok(Process {
         terminal: p.terminal().unwrap_or(false),
         console_size: p
