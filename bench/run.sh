@@ -23,7 +23,7 @@ usage: $0 [--quick] [-n N] [--batch-iterations M] [--capsa PATH] [--no-youki]
   -n, --iterations N    round-robin iterations of every single-command metric (50)
   --batch-iterations M  iterations of the 20- and 100-lifecycle batches (default: N,
                         at most 20: one round of batches takes about 10 s)
-  --capsa PATH          the capsa binary (default: cargo build --release -p capsa here;
+  --capsa PATH          the capsa binary (default: scripts/build-release.sh here;
                         falls back to a worktree of HEAD if the tree does not build)
   --no-youki            leave youki out
   --retry-youki         try to build youki again after a cached failure
@@ -132,8 +132,8 @@ fi
 
 # --- capsa --------------------------------------------------------------------
 if [[ -z $capsa ]]; then
-    say "cargo build --release -p capsa"
-    if (cd "$repo" && cargo build --release -p capsa >&2); then
+    say "scripts/build-release.sh (the static release binary)"
+    if (cd "$repo" && scripts/build-release.sh >&2); then
         capsa=$repo/target/release/capsa
     else
         # Someone's half-finished change: build the last commit instead.
@@ -144,7 +144,7 @@ if [[ -z $capsa ]]; then
         else
             git -C "$wt" checkout -q --detach "$(git -C "$repo" rev-parse HEAD)"
         fi
-        (cd "$wt" && CARGO_TARGET_DIR=/tmp/capsa-bench-target cargo build --release -p capsa >&2)
+        (cd "$wt" && CARGO_TARGET_DIR=/tmp/capsa-bench-target scripts/build-release.sh >&2)
         capsa=/tmp/capsa-bench-target/release/capsa
         notes+=("capsa built from HEAD $(git -C "$repo" rev-parse --short HEAD) (the work tree did not build)")
     fi

@@ -10,8 +10,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 require_root
 need_packages busybox-static jq iproute2 util-linux
-cargo build --release -q -p capsa
-capsa=$PWD/target/release/capsa
+capsa=$(scripts/build-release.sh)
 
 bundle=$(mktemp -d -t capsa-demo.XXXXXX)
 bridge=capsa-demo0

@@ -28,7 +28,7 @@ step "OCI validation ratchet"
 integration_test/conformance/run-ratchet.sh "$PWD/target/debug/capsa"
 
 step "a pure cgroup v2 host: the cgroup integration tests and smoke tests in a qemu VM"
-cargo build --release -q -p capsa
+scripts/build-release.sh >/dev/null
 integration_test/vm/run-tests.sh "$PWD/target/release/capsa"
 
 step "real clients: podman (conmon), containerd (ctr), docker and buildah on capsa"

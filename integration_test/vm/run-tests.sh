@@ -29,7 +29,7 @@ target=${CARGO_TARGET_DIR:-target}
 capsa_bin=${1:-}
 if [ -z "$capsa_bin" ]; then
   capsa_bin=$target/release/capsa
-  [ -x "$capsa_bin" ] || cargo build --release -q -p capsa || die "cannot build capsa"
+  [ -x "$capsa_bin" ] || scripts/build-release.sh >/dev/null || die "cannot build capsa"
 fi
 
 # What runs in the VM: each test file, with libtest filters where only a
