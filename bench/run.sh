@@ -183,6 +183,30 @@ say "measuring: $iterations iterations, $batch_iterations parallel batches"
 rc=0
 python3 "$here/bench.py" "${runtimes[@]}" "${args[@]}" || rc=$?
 
+# The cost of compiling a seccomp profile: Docker's default as podman ships it
+# (Debian's containers-common), in capsa's release build.
+profile=/usr/share/containers/seccomp.json
+if [[ -r $profile ]]; then
+    say "seccomp: compiling $profile"
+    n=200
+    ((quick)) && n=20
+    if (cd "$repo" && cargo build --release -q -p capsa-linux --example seccomp_compile >&2) &&
+        "$repo/target/release/examples/seccomp_compile" "$profile" "$n" >"$out/seccomp.json"; then
+        python3 - "$out/seccomp.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"seccomp profile compile ({r['entries']} entries -> {r['filters']} filters, "
+      f"{r['instructions']} BPF instructions): median {r['median_us']} us, "
+      f"p95 {r['p95_us']} us over {r['iterations']}")
+PY
+    else
+        say "seccomp: the compile benchmark failed"
+        rc=1
+    fi
+else
+    say "seccomp: $profile missing (Debian's containers-common, installed with podman): not measured"
+fi
+
 if [[ -f $out/chart.svg ]] && command -v rsvg-convert >/dev/null; then
     rsvg-convert -o "$out/chart.png" "$out/chart.svg" && echo "wrote $out/chart.png"
 fi
