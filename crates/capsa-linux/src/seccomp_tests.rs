@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use super::*;
+use crate::seccomp_eval::native_audit_arch;
 
 const RUNTIME_TOOLS_DEFAULT: &str = include_str!("seccomp_fixtures/runtime_tools_default.json");
 const MULTI_ACTION: &str = include_str!("seccomp_fixtures/multi_action.json");
@@ -17,8 +18,6 @@ fn config(json: &str) -> LinuxSeccomp {
 fn nr(name: &str) -> u32 {
     Sysno::from_str(name).unwrap().id() as u32
 }
-
-use crate::seccomp_eval::native_audit_arch;
 
 /// The kernel's result for a call, from `seccomp_eval` (the same
 /// interpreter `exe_guard` relies on).
