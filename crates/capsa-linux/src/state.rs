@@ -43,6 +43,14 @@ pub enum StateError {
     NotFound(String),
     #[error("container {0} already exists")]
     Exists(String),
+    /// The directory of a `create` that died before it wrote `state.json`:
+    /// not a container (so "does not exist", as runc says), but the id stays
+    /// taken until `delete --force` removes what that create left.
+    #[error("container {0} does not exist: an interrupted create left its id taken; `delete --force {0}` removes what it left")]
+    Interrupted(String),
+    /// `create` of an id an interrupted create still holds.
+    #[error("container {0} already exists: an interrupted create left its id taken; `delete --force {0}` removes what it left")]
+    ExistsInterrupted(String),
     #[error("{action} {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -139,7 +147,18 @@ impl StateRoot {
         match fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(StateError::Exists(id.to_string()))
+                // Without state.json and with its lock free, the id is held
+                // by a create that died: say how to free it.
+                let interrupted = !dir.join(STATE_FILE).exists()
+                    && File::open(&dir)
+                        .ok()
+                        .and_then(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).ok())
+                        .is_some_and(|_| !dir.join(STATE_FILE).exists());
+                return Err(if interrupted {
+                    StateError::ExistsInterrupted(id.to_string())
+                } else {
+                    StateError::Exists(id.to_string())
+                });
             }
             Err(e) => return Err(io_err("cannot create state dir", &dir)(e)),
         }
@@ -166,9 +185,15 @@ impl StateRoot {
             dir,
             _lock: lock,
         };
-        // Create may have failed and removed the directory while we waited.
+        // Create may have failed and removed the directory while we waited;
+        // a directory still there without state.json, now that we hold its
+        // lock, is a create that died.
         if !cd.dir.join(STATE_FILE).exists() {
-            return Err(StateError::NotFound(id.to_string()));
+            return Err(if cd.dir.is_dir() {
+                StateError::Interrupted(id.to_string())
+            } else {
+                StateError::NotFound(id.to_string())
+            });
         }
         Ok(cd)
     }
@@ -335,10 +360,21 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = StateRoot::new(tmp.path().join("run"));
         let dir = root.claim("c1").unwrap();
+        // Held by a create at work: taken.
         assert!(matches!(root.claim("c1"), Err(StateError::Exists(_))));
         drop(dir);
-        // Claimed but never saved: not a container yet.
-        assert!(matches!(root.open("c1"), Err(StateError::NotFound(_))));
+        // Claimed, never saved, lock released: a create that died. Not a
+        // container, but its id stays taken, and both errors say how to free it.
+        assert!(matches!(root.open("c1"), Err(StateError::Interrupted(_))));
+        assert!(matches!(
+            root.claim("c1"),
+            Err(StateError::ExistsInterrupted(_))
+        ));
+        assert!(root
+            .open("c1")
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
         assert!(matches!(root.open("nope"), Err(StateError::NotFound(_))));
         assert!(root.ids().unwrap().is_empty());
     }

@@ -20,7 +20,9 @@ impl Runtime {
     /// an unknown id is not an error. Returns poststop warnings.
     pub fn delete(&self, id: &str, force: bool) -> Result<Vec<String>, Error> {
         let dir = match self.state.open(id) {
-            Err(StateError::NotFound(_)) if force => return self.remove_abandoned(id),
+            Err(StateError::NotFound(_) | StateError::Interrupted(_)) if force => {
+                return self.remove_abandoned(id)
+            }
             other => other?,
         };
         let st = dir.load()?;
