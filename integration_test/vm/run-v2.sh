@@ -138,7 +138,14 @@ fi
 
 # --- busybox: must be static -------------------------------------------------
 
-is_static() { ! ldd "$1" >/dev/null 2>&1; }
+# Static: ldd fails ("not a dynamic executable") or, for a static-pie such as
+# capsa's release build, says "statically linked".
+is_static() {
+  local out
+  out=$(ldd "$1" 2>&1) || return 0
+  case $out in *"statically linked"*) return 0 ;; esac
+  return 1
+}
 
 busybox=""
 for b in /bin/busybox /usr/bin/busybox "$cache/busybox"; do
