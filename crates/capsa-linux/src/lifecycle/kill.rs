@@ -102,3 +102,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "kill_proptests.rs"]
+mod proptests;

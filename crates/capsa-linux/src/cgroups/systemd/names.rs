@@ -209,3 +209,7 @@ mod tests {
         assert!(!looks_like_systemd("a/b"));
     }
 }
+
+#[cfg(test)]
+#[path = "names_proptests.rs"]
+mod proptests;
