@@ -8,14 +8,13 @@
 //!
 //! ```no_run
 //! use capsa_linux::{CreateOptions, Runtime};
-//! use nix::sys::signal::Signal;
 //!
 //! let rt = Runtime::new("/run/capsa");
 //! let opts = CreateOptions { id: "demo".into(), bundle: "/tmp/bundle".into(), ..Default::default() };
 //! let pid = rt.create(&opts)?;
 //! println!("init is pid {pid}, status {}", rt.state("demo")?.status);
 //! rt.start("demo")?;
-//! rt.kill("demo", Signal::SIGTERM, false)?;
+//! rt.kill("demo", libc::SIGTERM, false)?;
 //! rt.delete("demo", true)?;
 //! # Ok::<(), capsa_linux::Error>(())
 //! ```

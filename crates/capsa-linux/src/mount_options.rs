@@ -320,3 +320,7 @@ mod tests {
         assert!(supported().contains(&"rro"));
     }
 }
+
+#[cfg(test)]
+#[path = "mount_options_proptests.rs"]
+mod proptests;

@@ -379,3 +379,7 @@ mod tests {
         assert!(root.ids().unwrap().is_empty());
     }
 }
+
+#[cfg(test)]
+#[path = "state_proptests.rs"]
+mod proptests;

@@ -514,3 +514,7 @@ pub(super) fn unified(c: &Ctl, field: &str, key: &str, value: &str) -> Result<()
 #[cfg(test)]
 #[path = "limits_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "limits_proptests.rs"]
+mod proptests;

@@ -163,3 +163,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "path_proptests.rs"]
+mod proptests;

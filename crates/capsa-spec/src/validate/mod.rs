@@ -279,3 +279,6 @@ pub(crate) fn absolute_clean(path: &Path, at: &str) -> Result<PathBuf, SpecError
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

@@ -66,6 +66,13 @@ impl UnitPath {
             // systemd places a slice by its name alone, so a slice unit's
             // cgroup is its own expansion (its parent is only wanted).
             let dir = expand_slice(name).map_err(|r| invalid(format!("slice {name:?}: {r}")))?;
+            // `-.slice` is the root: the "container's cgroup" would hold every
+            // process on the host (`kill --all`, `delete` act on it).
+            if dir == "/" {
+                return Err(invalid(format!(
+                    "name {name:?} is the root slice, which cannot be a container's unit"
+                )));
+            }
             (name.to_string(), dir)
         } else {
             let unit = format!("{prefix}-{name}.scope");
@@ -188,6 +195,7 @@ mod tests {
             "system.slice:p:a/b",
             "system.slice:a/b:x",
             "x:y:a--b.slice",
+            "system.slice:p:-.slice",
         ] {
             let e = UnitPath::parse(Some(bad), "ctr").unwrap_err();
             assert!(
@@ -201,3 +209,7 @@ mod tests {
         assert!(!looks_like_systemd("a/b"));
     }
 }
+
+#[cfg(test)]
+#[path = "names_proptests.rs"]
+mod proptests;
