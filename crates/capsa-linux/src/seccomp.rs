@@ -348,15 +348,17 @@ enum When {
 type SyscallRules = BTreeMap<i64, When>;
 
 fn add(rules: &mut SyscallRules, nr: i64, when: &When) {
-    let merged = match (rules.remove(&nr), when) {
-        (None, when) => when.clone(),
-        (Some(When::Always), _) | (_, When::Always) => When::Always,
-        (Some(When::Any(mut all)), When::Any(more)) => {
-            all.extend(more.iter().cloned());
-            When::Any(all)
+    use std::collections::btree_map::Entry;
+    match rules.entry(nr) {
+        Entry::Vacant(slot) => {
+            slot.insert(when.clone());
         }
-    };
-    rules.insert(nr, merged);
+        Entry::Occupied(mut slot) => match (slot.get_mut(), when) {
+            (When::Always, _) => {}
+            (merged, When::Always) => *merged = When::Always,
+            (When::Any(all), When::Any(more)) => all.extend(more.iter().cloned()),
+        },
+    }
 }
 
 /// One filter before it becomes BPF.

@@ -205,11 +205,17 @@ pub(crate) fn pack(
     sections: Vec<Section>,
     max: usize,
 ) -> Result<Vec<Packed>, usize> {
+    // Sizes first (the dispatch plus the sections), so that only the
+    // programs made are copied together.
+    let size = |group: &[Section]| {
+        let heads: Vec<Section> = group.iter().map(|(abi, _)| (*abi, Vec::new())).collect();
+        assemble(host, filtered, &heads).len() + group.iter().map(|(_, b)| b.len()).sum::<usize>()
+    };
     let mut groups: Vec<Vec<Section>> = Vec::new();
     for section in sections {
         if let Some(last) = groups.last_mut() {
             last.push(section);
-            if assemble(host, filtered, last).len() <= max {
+            if size(last) <= max {
                 continue;
             }
             let section = last.pop().expect("just pushed");
