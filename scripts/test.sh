@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 require_root
-need_packages busybox-static jq golang-go make dbus python3-dbus python3-gi iproute2
+need_packages busybox-static jq golang-go make dbus python3-dbus python3-gi iproute2 golang-github-containers-common gcc-multilib
 
 step() { echo; echo "=== $* ($(date +%T))"; }
 

@@ -1,7 +1,9 @@
 //! `linux.seccomp` observed from inside the container: every action (ERRNO with its
 //! value, KILL, KILL_PROCESS, KILL_THREAD, TRAP, TRACE without a tracer, LOG, and
 //! ALLOW under a restrictive default) and argument conditions (several arguments
-//! ANDed in one entry, MASKED_EQ). NOTIFY has its own file (`seccomp_notify.rs`).
+//! ANDed in one entry, MASKED_EQ), and `architectures` (a static i386 program
+//! under i386 rules, or killed when SCMP_ARCH_X86 is not listed). NOTIFY has its
+//! own file (`seccomp_notify.rs`).
 //!
 //! The probes: busybox's `mkdir`, `rmdir`, `chmod`, `kill` and `uname` applets make
 //! one system call each that matters; ash's `cd` builtin makes `chdir(2)` in the
@@ -272,4 +274,85 @@ fn an_allow_list_under_an_errno_default() {
         "mkdir gets defaultErrnoRet:\n{res}"
     );
     ctx.assert_nothing_left(&id, &b);
+}
+
+/// The i386 program of [`an_i386_program_gets_the_i386_rules`]: makes the
+/// i386 mkdir(2) (number 39, where x86_64 has getpid) on its argument and
+/// prints `mkdir32=<errno>`, 0 when the directory was made.
+const MKDIR32_C: &str = r#"
+#include <errno.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+_Static_assert(SYS_mkdir == 39, "the i386 number of mkdir");
+int main(int argc, char **argv) {
+    long r = syscall(SYS_mkdir, argc > 1 ? argv[1] : "/tmp/d", 0755);
+    printf("mkdir32=%d\n", r == 0 ? 0 : errno);
+    return 0;
+}
+"#;
+
+/// Builds [`MKDIR32_C`] with `gcc -m32 -static` into `dir`.
+fn build_mkdir32(dir: &std::path::Path) -> std::path::PathBuf {
+    let (src, out) = (dir.join("mkdir32.c"), dir.join("mkdir32"));
+    std::fs::write(&src, MKDIR32_C).expect("write mkdir32.c");
+    let gcc = std::process::Command::new("gcc")
+        .args(["-m32", "-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output();
+    match gcc {
+        Ok(o) if o.status.success() => out,
+        Ok(o) => panic!(
+            "gcc -m32 -static cannot build a 32-bit program here: install Debian's gcc-multilib \
+             (and so libc6-dev-i386), as scripts/test.sh does:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("cannot run gcc ({e}): install gcc and gcc-multilib"),
+    }
+}
+
+/// `linux.seccomp.architectures`: a 32-bit (i386) program gets the profile's
+/// rules with the i386 call numbers when SCMP_ARCH_X86 is listed, and is killed
+/// (libseccomp's bad-arch action) on its first call when it is not, as under runc.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn an_i386_program_gets_the_i386_rules() {
+    let ctx = Ctx::new();
+    let host = tempfile::tempdir().expect("temp dir");
+    let mkdir32 = build_mkdir32(host.path());
+    for (listed, want) in [
+        (json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]), "mkdir32"),
+        (json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]), "status"),
+    ] {
+        let (id, mut b) = ctx.id_and_bundle("arch-i386");
+        add_tmpfs(&mut b, "/tmp", &["rw"]);
+        std::fs::copy(&mkdir32, b.rootfs().join("mkdir32")).expect("copy mkdir32");
+        b.edit(|c| {
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": listed,
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                              "errnoRet": libc::EPERM}],
+            });
+        });
+        b.sh("/mkdir32 /tmp/d; echo status=$?; if test -d /tmp/d; then echo made=yes; fi");
+        let out = run_ok(&ctx, &b, &id);
+        if want == "mkdir32" {
+            assert_eq!(
+                value_of(&out, "mkdir32"),
+                libc::EPERM.to_string(),
+                "with SCMP_ARCH_X86 listed, i386 mkdir gets the mkdir rule:\n{out}"
+            );
+            assert_eq!(value_of(&out, "status"), "0", "{out}");
+        } else {
+            assert!(!out.contains("mkdir32="), "{out}");
+            assert_eq!(
+                value_of(&out, "status"),
+                SIGSYS_STATUS,
+                "without SCMP_ARCH_X86, an i386 call is killed with SIGSYS:\n{out}"
+            );
+        }
+        assert!(!out.contains("made=yes"), "{out}");
+    }
 }

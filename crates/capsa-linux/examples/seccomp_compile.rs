@@ -2,8 +2,9 @@
 //! `just bench`). Takes a profile in Docker's own format (the default profile
 //! of Docker and podman: `/usr/share/containers/seccomp.json` from Debian's
 //! containers-common), turns it into the OCI form Docker hands a runtime for
-//! a container with the default capabilities on this architecture, then
-//! compiles it N times and prints one JSON line with the median and p95.
+//! a container with the default capabilities on this architecture (with its
+//! `archMap` sub-architectures: x86 and x32 on x86_64), then compiles it N
+//! times and prints one JSON line with the median and p95.
 //!
 //!   cargo run --release -p capsa-linux --example seccomp_compile -- PROFILE [N]
 
@@ -11,86 +12,8 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-/// Docker's default capability set: entries that `includes` other
-/// capabilities are not in a default container's profile.
-const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-fn native_docker_arch() -> &'static str {
-    if cfg!(target_arch = "aarch64") {
-        "arm64"
-    } else {
-        "amd64"
-    }
-}
-
-fn strs(v: &Value) -> Vec<&str> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
-}
-
-/// Whether an entry's `includes` / `excludes` keep it for a default
-/// container on this architecture (Docker's rules).
-fn applies(entry: &Value) -> bool {
-    let arch = native_docker_arch();
-    let inc = &entry["includes"];
-    let exc = &entry["excludes"];
-    let arches = strs(&inc["arches"]);
-    let caps = strs(&inc["caps"]);
-    (arches.is_empty() || arches.contains(&arch))
-        && caps.iter().all(|c| DEFAULT_CAPS.contains(c))
-        && !strs(&exc["arches"]).contains(&arch)
-        && !strs(&exc["caps"]).iter().any(|c| DEFAULT_CAPS.contains(c))
-}
-
-/// Docker's profile format to the OCI `linux.seccomp` object.
-fn to_oci(docker: &Value) -> Value {
-    let native = if cfg!(target_arch = "aarch64") {
-        "SCMP_ARCH_AARCH64"
-    } else {
-        "SCMP_ARCH_X86_64"
-    };
-    let syscalls: Vec<Value> = docker["syscalls"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| applies(e))
-        .map(|e| {
-            let mut e = e.clone();
-            if let Some(o) = e.as_object_mut() {
-                for key in ["includes", "excludes", "comment"] {
-                    o.remove(key);
-                }
-                if o.get("name").is_some() {
-                    let name = o.remove("name").unwrap_or_default();
-                    o.insert("names".into(), json!([name]));
-                }
-            }
-            e
-        })
-        .collect();
-    json!({
-        "defaultAction": docker["defaultAction"],
-        "defaultErrnoRet": docker["defaultErrnoRet"],
-        "architectures": [native],
-        "syscalls": syscalls,
-    })
-}
+#[path = "../src/seccomp_fixtures/docker_profile.rs"]
+mod docker_profile;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -100,10 +23,7 @@ fn main() {
     let n: usize = args.next().map_or(200, |s| s.parse().expect("ITERATIONS"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     let docker: Value = serde_json::from_str(&text).expect("profile JSON");
-    let mut oci = to_oci(&docker);
-    if oci["defaultErrnoRet"].is_null() {
-        oci.as_object_mut().map(|o| o.remove("defaultErrnoRet"));
-    }
+    let oci = docker_profile::to_oci(&docker);
     let profile: oci_spec::runtime::LinuxSeccomp =
         serde_json::from_value(oci.clone()).expect("the OCI form of the profile");
     let mut times = Vec::with_capacity(n);

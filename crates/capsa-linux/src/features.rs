@@ -7,13 +7,6 @@ use serde_json::{json, Value};
 pub fn features(version: &str) -> Value {
     let mut caps: Vec<String> = caps::all().into_iter().map(|c| c.to_string()).collect();
     caps.sort();
-    let arch = if cfg!(target_arch = "x86_64") {
-        "SCMP_ARCH_X86_64"
-    } else if cfg!(target_arch = "aarch64") {
-        "SCMP_ARCH_AARCH64"
-    } else {
-        "SCMP_ARCH_NATIVE"
-    };
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": capsa_spec::default_config::OCI_VERSION,
@@ -27,7 +20,7 @@ pub fn features(version: &str) -> Value {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
                 "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                "archs": [arch],
+                "archs": crate::seccomp::supported_architectures(),
                 "knownFlags": crate::seccomp::KNOWN_FLAGS,
                 "supportedFlags": crate::seccomp::supported_flags()
             },

@@ -38,53 +38,79 @@
 //!
 //! # Architectures
 //!
-//! seccompiler builds filters for the native architecture only: each
-//! program starts by comparing `seccomp_data.arch` with the native audit
-//! arch and returns KILL_PROCESS when they differ. So a 32-bit call (x86 via
-//! `int 0x80`, arm on aarch64) kills the process, whatever
-//! `linux.seccomp.architectures` lists; a config whose non-empty list lacks
-//! the native arch is refused. On x86_64 the x32 ABI shares the audit arch
-//! but sets bit 30 of the call number; a filter built only from x86_64
-//! numbers would hand such calls the mismatch action (ALLOW in the action
-//! filters), so, like libseccomp when x32 is not filtered, we add a check
-//! right after the arch check that kills them too. Unknown names (32-bit
-//! only calls such as `chown32`, or newer than the `syscalls` table) are
-//! skipped with a debug line, as runc skips them.
+//! A kernel runs calls of several ABIs, told apart by `seccomp_data.arch`:
+//! on x86_64 the native one, i386 (`int 0x80`) and x32 (the x86_64 audit
+//! arch with bit 30 of the call number set); on aarch64 also 32-bit arm.
+//! As with libseccomp, the profile's rules apply to the native ABI and to
+//! each ABI `architectures` lists that this host can run, each with its own
+//! call numbers (the `syscalls` crate's per-arch tables; x32's are the
+//! x86_64 ones with bit 30, except its own 512+ entries). An empty list
+//! means the native ABI only, and the native ABI is filtered even when the
+//! list leaves it out (runc only adds arches to libseccomp's native
+//! filter). A name one ABI lacks (`chown32` on x86_64, `arch_prctl` on
+//! i386) is skipped for that ABI with a debug line. Calls of an ABI not
+//! filtered get libseccomp's default bad-arch action, `SCMP_ACT_KILL`
+//! (kill the thread), which runc keeps.
+//!
+//! seccompiler builds programs for its one target arch only, each starting
+//! with `ld arch; jeq native; ret KILL_PROCESS`. So (`seccomp_arch.rs`) we
+//! let it build the call-number matching of each ABI (its numbers are just
+//! constants to it), cut that arch check off, and put our own dispatch in
+//! front: load the arch, jump to that ABI's section (for the x86_64 audit
+//! arch, first on the x32 bit), else return the bad-arch action. The
+//! default filter of Docker's default profile takes 1,759 instructions for
+//! x86_64, 2,104 for i386 and 1,722 for x32, and a program may have 4,096,
+//! so a filter whose sections do not fit in one program is split: each program dispatches to the
+//! sections it carries and returns ALLOW for the listed ABIs another
+//! program of the same filter checks (and the bad-arch action for unlisted
+//! ones), so the stack still gives each call exactly its ABI's result.
+//!
+//! Not done: libseccomp's i386 socketcall(2)/ipc(2) demultiplexing (a rule
+//! for `socket` also matching `socketcall(SYS_SOCKET, ..)`): on i386 a rule
+//! applies to the direct call only. Argument values are compared on 64
+//! bits on every ABI; a 32-bit ABI's arguments have a zero high word.
 //!
 //! # Install order
 //!
 //! Each filter is installed by its own `seccomp(2)` call, which the filters
 //! already installed must allow. So the filters that may restrict
 //! `seccomp(2)` go last, and a profile where two of them would is refused.
+//! Only the native ABI matters here (the init makes those calls), so of a
+//! filter split into several programs the one with the native section goes
+//! last.
 //!
 //! # NOTIFY and flags
 //!
 //! `SCMP_ACT_NOTIFY` is built here like the other actions and finished by
-//! `seccomp_notify.rs` (which says why and how). `flags` apply to every
-//! filter (`SECCOMP_FILTER_FLAG_LOG` logs each filter's non-ALLOW results,
-//! `SPEC_ALLOW` must be on all of them or the mitigation is forced anyway),
-//! except `WAIT_KILLABLE_RECV`, which the kernel accepts only with a listener
-//! and so goes on the NOTIFY filter alone. `TSYNC` has nothing to do: the
-//! init is single-threaded when it installs the filters.
+//! `seccomp_notify.rs` (which says why and how); its filter must fit in one
+//! program for all its ABIs, as only one filter of a process can have the
+//! listener. `flags` apply to every filter (`SECCOMP_FILTER_FLAG_LOG` logs
+//! each filter's non-ALLOW results, `SPEC_ALLOW` must be on all of them or
+//! the mitigation is forced anyway), except `WAIT_KILLABLE_RECV`, which the
+//! kernel accepts only with a listener and so goes on the NOTIFY filter
+//! alone. `TSYNC` has nothing to do: the init is single-threaded when it
+//! installs the filters.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::str::FromStr;
 
-use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
 use seccompiler::{
     sock_filter, BackendError, SeccompAction, SeccompFilter, SeccompRule, TargetArch,
 };
-use syscalls::Sysno;
 
 use crate::seccomp_notify::NOTIFY;
 
+#[path = "seccomp_arch.rs"]
+pub(crate) mod arch;
 #[path = "seccomp_args.rs"]
 mod args;
 #[path = "seccomp_flags.rs"]
 mod flags;
 
+pub use arch::supported_architectures;
+use arch::Abi;
 use args::entry_rules;
 use flags::{filter_flags, kernel_before};
 pub use flags::{supported_flags, KNOWN_FLAGS};
@@ -93,8 +119,6 @@ pub use flags::{supported_flags, KNOWN_FLAGS};
 const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
 /// `BPF_MAXINSNS`: the kernel's limit on one program.
 const MAX_INSTRUCTIONS: usize = 4096;
-/// `__X32_SYSCALL_BIT`: set in the call number of x32-ABI system calls.
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 /// One compiled filter, ready for [`install`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,8 +139,6 @@ pub enum SeccompError {
         "seccomp filters cannot be built for {arch}: capsa supports x86_64, aarch64 and riscv64"
     )]
     UnsupportedHost { arch: &'static str },
-    #[error("linux.seccomp.architectures lists {listed} but not the native {native}: capsa can only filter native system calls")]
-    NativeArchMissing { native: Arch, listed: String },
     #[error("{path}: {value} does not fit in the 16 bits a seccomp filter returns")]
     ErrnoOutOfRange { path: String, value: u32 },
     #[error("{path}: argument index {index} is out of range 0..=5")]
@@ -130,6 +152,10 @@ pub enum SeccompError {
         summary: String,
         source: BackendError,
     },
+    #[error("cannot build the seccomp filter {summary}: seccompiler's program does not start with the arch check capsa replaces")]
+    UnexpectedProgram { summary: String },
+    #[error("the SCMP_ACT_NOTIFY filter ({summary}) needs {size} instructions for its architectures, more than the 4096 of one program (the kernel gives one listener per process)")]
+    NotifyTooLarge { summary: String, size: usize },
     #[error("linux.seccomp.listenerPath: SCMP_ACT_NOTIFY is used but no listenerPath is set")]
     ListenerPathMissing,
     #[error("{path}: SCMP_ACT_NOTIFY cannot apply to {call}(2): {why}")]
@@ -152,16 +178,16 @@ pub enum SeccompError {
 /// Compiles `config` into the programs to install, in order. Pure: nothing
 /// is installed and the host is not touched.
 pub fn compile(config: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SeccompError> {
-    let (target, native) = native_arch()?;
-    check_architectures(
-        config.architectures().as_deref().unwrap_or_default(),
-        native,
-    )?;
+    let host = Abi::host().ok_or(SeccompError::UnsupportedHost {
+        arch: std::env::consts::ARCH,
+    })?;
+    let abis = arch::filtered(config.architectures().as_deref().unwrap_or_default(), host);
+    let native = |name: &str| abis[0].number(name).unwrap_or(-1);
     let default = action(config.default_action(), config.default_errno_ret(), || {
         "linux.seccomp.defaultErrnoRet".to_string()
     })?;
 
-    let (allowed, by_action) = collect_rules(config, &default, native)?;
+    let (allowed, by_action) = collect_rules(config, &default, &abis)?;
     let (flags, listener_flags) = filter_flags(config);
 
     let mut plans = Vec::new();
@@ -170,7 +196,7 @@ pub fn compile(config: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SeccompError> {
             summary: format!(
                 "default {}, allowing {} syscalls",
                 describe(&default),
-                allowed.len()
+                allowed[0].len()
             ),
             rules: allowed,
             on_match: SeccompAction::Allow,
@@ -179,14 +205,14 @@ pub fn compile(config: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SeccompError> {
     }
     for (act, rules) in by_action {
         plans.push(Plan {
-            summary: format!("{} for {} syscalls", describe(&act), rules.len()),
+            summary: format!("{} for {} syscalls", describe(&act), rules[0].len()),
             rules,
             on_match: act,
             otherwise: SeccompAction::Allow,
         });
     }
     // Stable: the filters that may restrict seccomp(2) move to the end.
-    let seccomp_nr = i64::from(Sysno::seccomp.id());
+    let seccomp_nr = native("seccomp");
     plans.sort_by_key(|plan| plan.may_restrict(seccomp_nr));
     let count = plans
         .iter()
@@ -205,34 +231,36 @@ pub fn compile(config: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SeccompError> {
             "linux.seccomp.syscalls"
         };
         for (call, why) in crate::seccomp_notify::MUST_NOT_NOTIFY {
-            let nr = Sysno::from_str(call).map_or(-1, |s| i64::from(s.id()));
-            if notifying.may_restrict(nr) {
+            if notifying.may_restrict(native(call)) {
                 return Err(SeccompError::MustNotNotify { path, call, why });
             }
         }
     }
-    plans
-        .into_iter()
-        .map(|plan| {
-            let flags = if plan.notifies() {
-                listener_flags
-            } else {
-                flags
-            };
-            plan.build(target, flags)
-        })
-        .collect()
+    let mut programs = Vec::new();
+    for plan in plans {
+        let flags = if plan.notifies() {
+            listener_flags
+        } else {
+            flags
+        };
+        programs.extend(plan.build(host, &abis, flags)?);
+    }
+    Ok(programs)
 }
+
+/// A filter's rule sets, one per filtered ABI (in the order of
+/// [`arch::filtered`], the native one first).
+type AbiRules = Vec<SyscallRules>;
 
 /// The rule sets of the default filter (the calls it allows) and of each
 /// other action's filter, in the order the actions first appear.
 fn collect_rules(
     config: &LinuxSeccomp,
     default: &SeccompAction,
-    native: Arch,
-) -> Result<(SyscallRules, Vec<(SeccompAction, SyscallRules)>), SeccompError> {
-    let mut allowed = SyscallRules::new();
-    let mut by_action: Vec<(SeccompAction, SyscallRules)> = Vec::new();
+    abis: &[Abi],
+) -> Result<(AbiRules, Vec<(SeccompAction, AbiRules)>), SeccompError> {
+    let mut allowed = vec![SyscallRules::new(); abis.len()];
+    let mut by_action: Vec<(SeccompAction, AbiRules)> = Vec::new();
     for (i, entry) in config.syscalls().iter().flatten().enumerate() {
         let act = action(entry.action(), entry.errno_ret(), || {
             format!("linux.seccomp.syscalls[{i}].errnoRet")
@@ -245,27 +273,29 @@ fn collect_rules(
             continue;
         };
         for (j, name) in entry.names().iter().enumerate() {
-            let Ok(sysno) = Sysno::from_str(name) else {
-                tracing::debug!(
-                    "seccomp: linux.seccomp.syscalls[{i}].names[{j}]: {name:?} is not a {native} system call, skipped"
-                );
-                continue;
-            };
-            let nr = i64::from(sysno.id());
-            if *default != SeccompAction::Allow {
-                add(&mut allowed, nr, &when);
-            }
-            if act == SeccompAction::Allow {
-                continue;
-            }
-            let at = match by_action.iter().position(|(a, _)| *a == act) {
-                Some(at) => at,
-                None => {
-                    by_action.push((act.clone(), SyscallRules::new()));
-                    by_action.len() - 1
+            for (k, abi) in abis.iter().enumerate() {
+                let Some(nr) = abi.number(name) else {
+                    tracing::debug!(
+                        "seccomp: linux.seccomp.syscalls[{i}].names[{j}]: {name:?} is not a {} system call, skipped for it",
+                        abi.oci()
+                    );
+                    continue;
+                };
+                if *default != SeccompAction::Allow {
+                    add(&mut allowed[k], nr, &when);
                 }
-            };
-            add(&mut by_action[at].1, nr, &when);
+                if act == SeccompAction::Allow {
+                    continue;
+                }
+                let at = match by_action.iter().position(|(a, _)| *a == act) {
+                    Some(at) => at,
+                    None => {
+                        by_action.push((act.clone(), vec![SyscallRules::new(); abis.len()]));
+                        by_action.len() - 1
+                    }
+                };
+                add(&mut by_action[at].1[k], nr, &when);
+            }
         }
     }
     Ok((allowed, by_action))
@@ -318,21 +348,23 @@ enum When {
 type SyscallRules = BTreeMap<i64, When>;
 
 fn add(rules: &mut SyscallRules, nr: i64, when: &When) {
-    let merged = match (rules.remove(&nr), when) {
-        (None, when) => when.clone(),
-        (Some(When::Always), _) | (_, When::Always) => When::Always,
-        (Some(When::Any(mut all)), When::Any(more)) => {
-            all.extend(more.iter().cloned());
-            When::Any(all)
+    use std::collections::btree_map::Entry;
+    match rules.entry(nr) {
+        Entry::Vacant(slot) => {
+            slot.insert(when.clone());
         }
-    };
-    rules.insert(nr, merged);
+        Entry::Occupied(mut slot) => match (slot.get_mut(), when) {
+            (When::Always, _) => {}
+            (merged, When::Always) => *merged = When::Always,
+            (When::Any(all), When::Any(more)) => all.extend(more.iter().cloned()),
+        },
+    }
 }
 
 /// One filter before it becomes BPF.
 struct Plan {
     summary: String,
-    rules: SyscallRules,
+    rules: AbiRules,
     on_match: SeccompAction,
     otherwise: SeccompAction,
 }
@@ -343,106 +375,83 @@ impl Plan {
         self.on_match == NOTIFY || self.otherwise == NOTIFY
     }
 
-    /// Whether this filter can return something other than ALLOW for `nr`.
+    /// Whether this filter can return something other than ALLOW for the
+    /// native call `nr`.
     fn may_restrict(&self, nr: i64) -> bool {
         if self.otherwise == SeccompAction::Allow {
-            self.rules.contains_key(&nr)
+            self.rules[0].contains_key(&nr)
         } else {
-            !matches!(self.rules.get(&nr), Some(When::Always))
+            !matches!(self.rules[0].get(&nr), Some(When::Always))
         }
     }
 
-    fn build(self, target: TargetArch, flags: u32) -> Result<BpfProgram, SeccompError> {
+    /// The programs of this filter: one unless its ABI sections do not fit
+    /// in one; then the one with the native section comes last.
+    fn build(
+        self,
+        host: &[Abi],
+        abis: &[Abi],
+        flags: u32,
+    ) -> Result<Vec<BpfProgram>, SeccompError> {
         let listener = self.notifies();
         let summary = self.summary;
         let build_error = |source| SeccompError::Build {
             summary: summary.clone(),
             source,
         };
-        let rules = self
-            .rules
-            .into_iter()
-            .map(|(nr, when)| match when {
-                When::Always => (nr, Vec::new()),
-                When::Any(rules) => (nr, rules),
-            })
-            .collect();
-        let filter = SeccompFilter::new(rules, self.otherwise, self.on_match, target)
+        let mut sections = Vec::with_capacity(abis.len());
+        for (abi, rules) in abis.iter().zip(self.rules) {
+            let rules = rules
+                .into_iter()
+                .map(|(nr, when)| match when {
+                    When::Always => (nr, Vec::new()),
+                    When::Any(rules) => (nr, rules),
+                })
+                .collect();
+            // The target only decides the arch check, which is cut off.
+            let filter = SeccompFilter::new(
+                rules,
+                self.otherwise.clone(),
+                self.on_match.clone(),
+                TargetArch::x86_64,
+            )
             .map_err(build_error)?;
-        let mut instructions: Vec<sock_filter> = filter.try_into().map_err(build_error)?;
-        if target == TargetArch::x86_64 {
-            // seccompiler's program starts with three instructions: load
-            // the arch, jump over the next one if it is ours, kill. Our check
-            // goes right after them, where the arch check jumps to.
-            instructions.splice(3..3, x32_guard());
+            let program: Vec<sock_filter> = filter.try_into().map_err(build_error)?;
+            let body =
+                arch::strip_arch_check(program).ok_or_else(|| SeccompError::UnexpectedProgram {
+                    summary: summary.clone(),
+                })?;
+            sections.push((*abi, body));
         }
-        if instructions.len() > MAX_INSTRUCTIONS {
-            return Err(build_error(BackendError::FilterTooLarge(
-                instructions.len(),
-            )));
+        let mut groups = arch::pack(host, abis, sections, MAX_INSTRUCTIONS)
+            .map_err(|size| build_error(BackendError::FilterTooLarge(size)))?;
+        if listener && groups.len() > 1 {
+            let size = groups.iter().map(|(_, p)| p.len()).sum();
+            return Err(SeccompError::NotifyTooLarge { summary, size });
         }
-        if listener {
-            crate::seccomp_notify::to_user_notif(&mut instructions);
-        }
-        Ok(BpfProgram {
-            summary,
-            instructions,
-            flags,
-            listener,
-        })
+        let split = groups.len() > 1;
+        groups.reverse();
+        Ok(groups
+            .into_iter()
+            .map(|(carried, mut instructions)| {
+                if listener {
+                    crate::seccomp_notify::to_user_notif(&mut instructions);
+                }
+                let summary = if split {
+                    let names: Vec<String> = carried.iter().map(|a| a.oci().to_string()).collect();
+                    format!("{summary}, on {}", names.join(", "))
+                } else {
+                    summary.clone()
+                };
+                BpfProgram {
+                    summary,
+                    instructions,
+                    flags,
+                    listener,
+                }
+            })
+            .collect())
     }
-}
-
-/// Kills the process on an x32-ABI call: `nr >= __X32_SYSCALL_BIT`.
-fn x32_guard() -> [sock_filter; 3] {
-    const BPF_LD_W_ABS: u16 = 0x20;
-    const BPF_JMP_JGE_K: u16 = 0x35;
-    const BPF_RET_K: u16 = 0x06;
-    let insn = |code, jt, jf, k| sock_filter { code, jt, jf, k };
-    [
-        insn(BPF_LD_W_ABS, 0, 0, 0), // seccomp_data.nr
-        insn(BPF_JMP_JGE_K, 0, 1, X32_SYSCALL_BIT),
-        insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
-    ]
-}
-
-fn native_arch() -> Result<(TargetArch, Arch), SeccompError> {
-    if cfg!(target_arch = "x86_64") {
-        Ok((TargetArch::x86_64, Arch::ScmpArchX86_64))
-    } else if cfg!(target_arch = "aarch64") {
-        Ok((TargetArch::aarch64, Arch::ScmpArchAarch64))
-    } else if cfg!(target_arch = "riscv64") {
-        Ok((TargetArch::riscv64, Arch::ScmpArchRiscv64))
-    } else {
-        Err(SeccompError::UnsupportedHost {
-            arch: std::env::consts::ARCH,
-        })
-    }
-}
-
-fn check_architectures(listed: &[Arch], native: Arch) -> Result<(), SeccompError> {
-    if listed.is_empty() {
-        return Ok(());
-    }
-    let names = |arches: &[&Arch]| {
-        let names: Vec<String> = arches.iter().map(ToString::to_string).collect();
-        names.join(", ")
-    };
-    let (covered, killed): (Vec<&Arch>, Vec<&Arch>) = listed
-        .iter()
-        .partition(|&&arch| arch == native || arch == Arch::ScmpArchNative);
-    if covered.is_empty() {
-        return Err(SeccompError::NativeArchMissing {
-            native,
-            listed: names(&killed),
-        });
-    }
-    tracing::debug!(
-        "seccomp: linux.seccomp.architectures: the filters check {}; calls of [{}] are killed",
-        names(&covered),
-        names(&killed)
-    );
-    Ok(())
 }
 
 /// The seccompiler action for an OCI action and its optional errno.

@@ -277,9 +277,10 @@ mod tests {
         );
         let mut data = SeccompData::native(libc::SYS_execve, [0; 6]);
         data.arch = 0x4000_0003; // AUDIT_ARCH_I386
+                                 // libseccomp's bad-arch action, as under runc.
         assert_eq!(
             stacked_action(&p, &data),
-            Some(libc::SECCOMP_RET_KILL_PROCESS)
+            Some(libc::SECCOMP_RET_KILL_THREAD)
         );
     }
 
