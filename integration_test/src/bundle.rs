@@ -145,6 +145,16 @@ impl Bundle {
         self
     }
 
+    /// Replaces `linux.resources` with `resources`, keeping its device rules
+    /// (the default bundle's, which a container needs).
+    pub fn set_resources(&mut self, resources: Value) -> &mut Self {
+        self.edit(|c| {
+            let devices = c["linux"]["resources"]["devices"].clone();
+            c["linux"]["resources"] = resources;
+            c["linux"]["resources"]["devices"] = devices;
+        })
+    }
+
     /// `process.args`.
     pub fn args(&mut self, args: &[&str]) -> &mut Self {
         self.edit(|c| c["process"]["args"] = json!(args))

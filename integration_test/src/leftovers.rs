@@ -80,6 +80,27 @@ pub fn cgroup_mounts() -> Vec<MountInfo> {
         .collect()
 }
 
+/// The host directory of `cgroup` (absolute, as in `linux.cgroupsPath`) in
+/// the v1 hierarchy that has `controller`, else in the cgroup2 one.
+pub fn host_cgroup_dir(controller: &str, cgroup: &str) -> PathBuf {
+    let mounts = cgroup_mounts();
+    let m = mounts
+        .iter()
+        .find(|m| m.fs_type == "cgroup" && m.super_options.split(',').any(|o| o == controller))
+        .or_else(|| mounts.iter().find(|m| m.fs_type == "cgroup2"))
+        .unwrap_or_else(|| panic!("no hierarchy has the {controller} controller"));
+    m.mount_point.join(cgroup.trim_start_matches('/'))
+}
+
+/// The file `file` of [`host_cgroup_dir`], trimmed; panics naming the path.
+pub fn host_cgroup_read(controller: &str, cgroup: &str, file: &str) -> String {
+    let path = host_cgroup_dir(controller, cgroup).join(file);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
 /// The directories that would hold cgroup `cgroup_path` (absolute, as in
 /// `linux.cgroupsPath`) in each mounted hierarchy.
 pub fn cgroup_dirs(cgroup_path: &str) -> Vec<PathBuf> {

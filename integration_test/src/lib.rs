@@ -31,8 +31,9 @@ mod terminal;
 
 pub use bundle::{Bundle, Hook, BUSYBOX, CONTAINER_PATH, HOOK_KINDS, MARKER_VAR};
 pub use leftovers::{
-    all_pids, assert_nothing_left, cgroup_dirs, cgroup_mounts, mountinfo, mountinfo_of, pid_alive,
-    proc_cgroups, proc_state, stragglers, CgroupLine, MountInfo, Straggler,
+    all_pids, assert_nothing_left, cgroup_dirs, cgroup_mounts, host_cgroup_dir, host_cgroup_read,
+    mountinfo, mountinfo_of, pid_alive, proc_cgroups, proc_state, stragglers, CgroupLine,
+    MountInfo, Straggler,
 };
 pub use runtime::{loud, runtime, CmdOutput, Runtime, RuntimeKind, DEFAULT_TIMEOUT};
 pub use terminal::{ConsoleSocket, PtyReader, ReceivedMaster};

@@ -8,11 +8,12 @@
 //! They pass against runc 1.1.5 except where `capsa_only` says so.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use capsa_integration_test::{
-    capsa_only, cgroup_mounts, loud, pid_alive, proc_cgroups, state_pid, wait_until, Bundle, Ctx,
+    capsa_only, cgroup_mounts, host_cgroup_dir, loud, pid_alive, proc_cgroups, state_pid,
+    wait_until, Bundle, Ctx,
 };
 use serde_json::{json, Value};
 
@@ -37,18 +38,6 @@ fn pure_v2(test: &str) -> bool {
     false
 }
 
-/// The host directory of `cgroup` in the hierarchy that has `controller`
-/// (v1), else in cgroup2.
-fn host_dir(controller: &str, cgroup: &str) -> PathBuf {
-    let mounts = cgroup_mounts();
-    let m = mounts
-        .iter()
-        .find(|m| m.fs_type == "cgroup" && m.super_options.split(',').any(|o| o == controller))
-        .or_else(|| mounts.iter().find(|m| m.fs_type == "cgroup2"))
-        .unwrap_or_else(|| panic!("no hierarchy has the {controller} controller"));
-    m.mount_point.join(cgroup.trim_start_matches('/'))
-}
-
 /// A file of the container's cgroup2 directory, trimmed.
 fn v2_read(b: &Bundle, file: &str) -> String {
     let path = Path::new("/sys/fs/cgroup")
@@ -60,18 +49,10 @@ fn v2_read(b: &Bundle, file: &str) -> String {
         .to_string()
 }
 
-fn set_resources(b: &mut Bundle, resources: Value) {
-    b.edit(|c| {
-        let devices = c["linux"]["resources"]["devices"].clone();
-        c["linux"]["resources"] = resources;
-        c["linux"]["resources"]["devices"] = devices;
-    });
-}
-
 /// A created (not started) `sleep` container with `resources`.
 fn created(ctx: &Ctx, prefix: &str, resources: Value) -> (String, Bundle) {
     let (id, mut b) = ctx.id_and_bundle(prefix);
-    set_resources(&mut b, resources);
+    b.set_resources(resources);
     b.args(&["sleep", "1000"]);
     ctx.create(&b, &id).assert_silent_success();
     (id, b)
@@ -220,7 +201,7 @@ fn v2_values_the_host_refuses_are_named() {
     ] {
         let ctx = Ctx::new();
         let (id, mut b) = ctx.id_and_bundle("cg-refused");
-        set_resources(&mut b, resources.clone());
+        b.set_resources(resources.clone());
         let out = ctx.create(&b, &id);
         assert!(!out.success(), "{resources} was accepted:\n{out}");
         if capsa_only(&format!("{field} is refused with one line naming it")) {
@@ -257,7 +238,7 @@ fn nested(ctx: &Ctx, prefix: &str) -> (String, Bundle, Vec<u32>) {
     let (id, mut b) = ctx.id_and_bundle(prefix);
     b.sh("sleep 1000 & sleep 1000 & wait");
     ctx.create_and_start(&b, &id);
-    let dir = host_dir("pids", b.cgroup_path());
+    let dir = host_cgroup_dir("pids", b.cgroup_path());
     let procs = || -> Vec<u32> {
         let text = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         text.lines().filter_map(|l| l.parse().ok()).collect()

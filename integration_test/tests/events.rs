@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use capsa_integration_test::{capsa_only, cgroup_mounts, loud, Bundle, Ctx};
+use capsa_integration_test::{capsa_only, cgroup_mounts, host_cgroup_read, loud, Bundle, Ctx};
 use serde_json::{json, Value};
 
 const MIB: u64 = 1024 * 1024;
@@ -29,37 +29,10 @@ fn v1() -> bool {
         .any(|m| m.fs_type == "cgroup" && m.super_options.split(',').any(|o| o == "memory"))
 }
 
-/// The host file `file` of cgroup `cgroup` in the hierarchy that has
-/// `controller` (v1), else in cgroup2.
-fn host_read(controller: &str, cgroup: &str, file: &str) -> String {
-    let mounts = cgroup_mounts();
-    let m = mounts
-        .iter()
-        .find(|m| m.fs_type == "cgroup" && m.super_options.split(',').any(|o| o == controller))
-        .or_else(|| mounts.iter().find(|m| m.fs_type == "cgroup2"))
-        .unwrap_or_else(|| panic!("no hierarchy has the {controller} controller"));
-    let path = m
-        .mount_point
-        .join(cgroup.trim_start_matches('/'))
-        .join(file);
-    fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .to_string()
-}
-
-fn set_resources(b: &mut Bundle, resources: Value) {
-    b.edit(|c| {
-        let devices = c["linux"]["resources"]["devices"].clone();
-        c["linux"]["resources"] = resources;
-        c["linux"]["resources"]["devices"] = devices;
-    });
-}
-
 /// A running `sleep` container with `resources`.
 fn sleeper(ctx: &Ctx, prefix: &str, resources: Value) -> (String, Bundle) {
     let (id, mut b) = ctx.id_and_bundle(prefix);
-    set_resources(&mut b, resources);
+    b.set_resources(resources);
     b.args(&["sleep", "1000"]);
     ctx.create_and_start(&b, &id);
     (id, b)
@@ -261,10 +234,7 @@ fn events_stream_stats_and_an_oom_kill_until_the_container_stops() {
     let ctx = Ctx::new();
     let (id, mut b) = ctx.id_and_bundle("ev-oom");
     // No swap to escape to (memory+swap = memory), so the OOM killer acts.
-    set_resources(
-        &mut b,
-        json!({"memory": {"limit": 32 * MIB, "swap": 32 * MIB}}),
-    );
+    b.set_resources(json!({"memory": {"limit": 32 * MIB, "swap": 32 * MIB}}));
     // busybox tail keeps the whole of a line that never ends: /dev/zero has
     // no newline, so it grows until the kernel kills it. The shell (the
     // init) survives it, so the stream sees the kill while the container
@@ -334,9 +304,9 @@ fn update_flags_are_read_back_from_the_host_cgroup() {
     };
     let quota = || {
         if v1 {
-            host_read("cpu", &cg, "cpu.cfs_quota_us")
+            host_cgroup_read("cpu", &cg, "cpu.cfs_quota_us")
         } else {
-            host_read("cpu", &cg, "cpu.max")
+            host_cgroup_read("cpu", &cg, "cpu.max")
         }
     };
 
@@ -352,10 +322,10 @@ fn update_flags_are_read_back_from_the_host_cgroup() {
     ])
     .assert_silent_success();
     assert_eq!(
-        host_read("memory", &cg, memory_file),
+        host_cgroup_read("memory", &cg, memory_file),
         (96 * MIB).to_string()
     );
-    assert_eq!(host_read("pids", &cg, "pids.max"), "20");
+    assert_eq!(host_cgroup_read("pids", &cg, "pids.max"), "20");
     assert_eq!(quota(), if v1 { "30000" } else { "30000 100000" });
     // events --stats sees the new limits too.
     let data = stats(&ctx, &id);
@@ -377,26 +347,30 @@ fn update_flags_are_read_back_from_the_host_cgroup() {
     ])
     .assert_silent_success();
     assert_eq!(
-        host_read("memory", &cg, memory_file),
+        host_cgroup_read("memory", &cg, memory_file),
         (1024 * MIB).to_string()
     );
     if v1 {
         assert_eq!(
-            host_read("memory", &cg, "memory.soft_limit_in_bytes"),
+            host_cgroup_read("memory", &cg, "memory.soft_limit_in_bytes"),
             (32 * MIB).to_string()
         );
-        assert_eq!(host_read("cpu", &cg, "cpu.shares"), "512");
-        assert_eq!(host_read("cpu", &cg, "cpu.cfs_period_us"), "50000");
+        assert_eq!(host_cgroup_read("cpu", &cg, "cpu.shares"), "512");
+        assert_eq!(host_cgroup_read("cpu", &cg, "cpu.cfs_period_us"), "50000");
         assert_eq!(quota(), "30000", "the quota keeps its value");
     } else {
         assert_eq!(
-            host_read("memory", &cg, "memory.low"),
+            host_cgroup_read("memory", &cg, "memory.low"),
             (32 * MIB).to_string()
         );
-        assert_eq!(host_read("cpu", &cg, "cpu.weight"), "20");
+        assert_eq!(host_cgroup_read("cpu", &cg, "cpu.weight"), "20");
         assert_eq!(quota(), "30000 50000");
     }
-    assert_eq!(host_read("pids", &cg, "pids.max"), "20", "left alone");
+    assert_eq!(
+        host_cgroup_read("pids", &cg, "pids.max"),
+        "20",
+        "left alone"
+    );
 
     // -1 lifts the limits.
     ctx.cmd(&[
@@ -410,14 +384,16 @@ fn update_flags_are_read_back_from_the_host_cgroup() {
         &id,
     ])
     .assert_silent_success();
-    assert_eq!(host_read("pids", &cg, "pids.max"), "max");
+    assert_eq!(host_cgroup_read("pids", &cg, "pids.max"), "max");
     if v1 {
         // The largest page-aligned value: the kernel's "no limit".
-        let unlimited: u64 = host_read("memory", &cg, memory_file).parse().unwrap();
+        let unlimited: u64 = host_cgroup_read("memory", &cg, memory_file)
+            .parse()
+            .unwrap();
         assert!(unlimited >= 1 << 62, "memory limit not lifted: {unlimited}");
         assert_eq!(quota(), "-1");
     } else {
-        assert_eq!(host_read("memory", &cg, memory_file), "max");
+        assert_eq!(host_cgroup_read("memory", &cg, memory_file), "max");
         assert_eq!(quota(), "max 50000");
     }
 
@@ -447,14 +423,18 @@ fn update_flags_are_ignored_when_resources_are_given() {
         &id,
     ])
     .assert_success();
-    assert_eq!(host_read("pids", &cg, "pids.max"), "33", "the file's value");
+    assert_eq!(
+        host_cgroup_read("pids", &cg, "pids.max"),
+        "33",
+        "the file's value"
+    );
     let memory_file = if v1() {
         "memory.limit_in_bytes"
     } else {
         "memory.max"
     };
     assert_eq!(
-        host_read("memory", &cg, memory_file),
+        host_cgroup_read("memory", &cg, memory_file),
         (64 * MIB).to_string(),
         "--memory is ignored next to --resources (runc's rule)"
     );
@@ -480,7 +460,7 @@ fn update_flag_values_runc_accepts_and_refuses() {
         out.assert_silent_success();
     }
     assert_eq!(
-        host_read("memory", &cg, memory_file),
+        host_cgroup_read("memory", &cg, memory_file),
         (64 * MIB).to_string()
     );
 
@@ -495,7 +475,7 @@ fn update_flag_values_runc_accepts_and_refuses() {
     ctx.cmd(&["update", "--mem-bw-schema", "MB:0=70", &id])
         .assert_error_mentions("RDT");
     assert_eq!(
-        host_read("memory", &cg, memory_file),
+        host_cgroup_read("memory", &cg, memory_file),
         (64 * MIB).to_string()
     );
     assert_eq!(ctx.status(&id), "running");

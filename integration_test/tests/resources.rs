@@ -17,7 +17,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use capsa_integration_test::{
-    capsa_only, cgroup_mounts, pid_alive, state_pid, wait_for_file, wait_until, Bundle, Ctx,
+    capsa_only, cgroup_mounts, host_cgroup_dir, host_cgroup_read, pid_alive, state_pid,
+    wait_for_file, wait_until, Bundle, Ctx,
 };
 use serde_json::{json, Value};
 
@@ -39,34 +40,6 @@ fn layout() -> Layout {
     } else {
         Layout::V2
     }
-}
-
-/// The host directory of cgroup `path` in the hierarchy that has
-/// `controller` (v1), or the cgroup2 one.
-fn host_dir(controller: &str, path: &str) -> PathBuf {
-    let mounts = cgroup_mounts();
-    let m = mounts
-        .iter()
-        .find(|m| m.fs_type == "cgroup" && m.super_options.split(',').any(|o| o == controller))
-        .or_else(|| mounts.iter().find(|m| m.fs_type == "cgroup2"))
-        .unwrap_or_else(|| panic!("no hierarchy has the {controller} controller"));
-    m.mount_point.join(path.trim_start_matches('/'))
-}
-
-fn host_read(controller: &str, cgroup: &str, file: &str) -> String {
-    let path = host_dir(controller, cgroup).join(file);
-    fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .to_string()
-}
-
-fn set_resources(b: &mut Bundle, resources: Value) {
-    b.edit(|c| {
-        let devices = c["linux"]["resources"]["devices"].clone();
-        c["linux"]["resources"] = resources;
-        c["linux"]["resources"]["devices"] = devices;
-    });
 }
 
 /// Runs `<runtime> --root <root> update --resources - <id>` with `json` on
@@ -114,14 +87,11 @@ fn limits_are_visible_inside_the_container() {
     let ctx = Ctx::new();
     let (id, mut b) = ctx.id_and_bundle("res-inside");
     let out = b.with_out_dir();
-    set_resources(
-        &mut b,
-        json!({
-            "memory": {"limit": 67108864, "swap": 134217728},
-            "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
-            "pids": {"limit": 20}
-        }),
-    );
+    b.set_resources(json!({
+        "memory": {"limit": 67108864, "swap": 134217728},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 20}
+    }));
     let files = match layout() {
         Layout::V1 => [
             "memory/memory.limit_in_bytes",
@@ -186,19 +156,18 @@ fn limits_are_visible_inside_the_container() {
 fn update_changes_the_limits_of_a_running_container() {
     let ctx = Ctx::new();
     let (id, mut b) = ctx.id_and_bundle("res-update");
-    set_resources(
-        &mut b,
+    b.set_resources(
         json!({"pids": {"limit": 10}, "memory": {"limit": 67108864}, "cpu": {"quota": 20000, "period": 100000}}),
     );
     b.args(&["sleep", "1000"]);
     ctx.create_and_start(&b, &id);
     let cg = b.cgroup_path().to_string();
     let v1 = layout() == Layout::V1;
-    assert_eq!(host_read("pids", &cg, "pids.max"), "10");
+    assert_eq!(host_cgroup_read("pids", &cg, "pids.max"), "10");
 
     // podman's form: a file.
     update_file(&ctx, &id, &json!({"pids": {"limit": 25}})).assert_silent_success();
-    assert_eq!(host_read("pids", &cg, "pids.max"), "25");
+    assert_eq!(host_cgroup_read("pids", &cg, "pids.max"), "25");
 
     // containerd's and CRI-O's form: stdin.
     let (ok, err) = update_stdin(
@@ -208,25 +177,25 @@ fn update_changes_the_limits_of_a_running_container() {
     );
     assert!(ok, "update --resources - failed: {err}");
     assert!(err.is_empty(), "update wrote to stderr: {err}");
-    assert_eq!(host_read("pids", &cg, "pids.max"), "max");
+    assert_eq!(host_cgroup_read("pids", &cg, "pids.max"), "max");
     if v1 {
         assert_eq!(
-            host_read("memory", &cg, "memory.limit_in_bytes"),
+            host_cgroup_read("memory", &cg, "memory.limit_in_bytes"),
             "134217728"
         );
-        assert_eq!(host_read("cpu", &cg, "cpu.cfs_quota_us"), "50000");
+        assert_eq!(host_cgroup_read("cpu", &cg, "cpu.cfs_quota_us"), "50000");
         // The period was left out: it keeps its value.
-        assert_eq!(host_read("cpu", &cg, "cpu.cfs_period_us"), "100000");
+        assert_eq!(host_cgroup_read("cpu", &cg, "cpu.cfs_period_us"), "100000");
     } else {
-        assert_eq!(host_read("memory", &cg, "memory.max"), "134217728");
-        assert_eq!(host_read("cpu", &cg, "cpu.max"), "50000 100000");
+        assert_eq!(host_cgroup_read("memory", &cg, "memory.max"), "134217728");
+        assert_eq!(host_cgroup_read("cpu", &cg, "cpu.max"), "50000 100000");
     }
 
     // containerd resends the config's device rules with every update.
     let same_devices =
         json!({"devices": [{"allow": false, "access": "rwm"}], "pids": {"limit": 30}});
     update_file(&ctx, &id, &same_devices).assert_silent_success();
-    assert_eq!(host_read("pids", &cg, "pids.max"), "30");
+    assert_eq!(host_cgroup_read("pids", &cg, "pids.max"), "30");
     if capsa_only("changed device rules are refused by update") {
         let other = json!({"devices": [{"allow": true, "access": "rwm"}]});
         update_file(&ctx, &id, &other).assert_error_mentions("linux.resources.devices");
@@ -238,7 +207,7 @@ fn update_changes_the_limits_of_a_running_container() {
     if capsa_only("the update error names linux.resources.cpu.cpus") {
         out.assert_error_mentions("linux.resources.cpu.cpus");
     }
-    assert_ne!(host_read("cpuset", &cg, "cpuset.cpus"), "0-4095");
+    assert_ne!(host_cgroup_read("cpuset", &cg, "cpuset.cpus"), "0-4095");
     assert_eq!(ctx.status(&id), "running");
 
     ctx.delete_force(&id).assert_silent_success();
@@ -355,7 +324,7 @@ fn delete_force_removes_a_paused_container() {
 fn an_impossible_cpuset_fails_create_and_leaves_nothing() {
     let ctx = Ctx::new();
     let (id, mut b) = ctx.id_and_bundle("res-badcpu");
-    set_resources(&mut b, json!({"cpu": {"cpus": "0-4095"}}));
+    b.set_resources(json!({"cpu": {"cpus": "0-4095"}}));
     let out = ctx.create(&b, &id);
     assert!(!out.success(), "an impossible cpuset was accepted:\n{out}");
     // runc adds a warning line about the OOM counter of the cgroup it removed.
@@ -403,7 +372,7 @@ fn values_this_host_cannot_apply_are_named() {
     for (resources, field) in cases {
         let ctx = Ctx::new();
         let (id, mut b) = ctx.id_and_bundle("res-refused");
-        set_resources(&mut b, resources.clone());
+        b.set_resources(resources.clone());
         let out = ctx.create(&b, &id);
         if capsa_only(&format!("{field} is refused with one line naming it")) {
             let line = out.assert_error_line();
@@ -427,37 +396,34 @@ fn block_io_weight_and_throttles() {
         );
         return;
     };
-    set_resources(
-        &mut b,
-        json!({"blockIO": {
-            "weight": 500,
-            "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
-            "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]
-        }}),
-    );
+    b.set_resources(json!({"blockIO": {
+        "weight": 500,
+        "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+        "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]
+    }}));
     b.args(&["sleep", "1000"]);
     ctx.create(&b, &id).assert_silent_success();
     let cg = b.cgroup_path().to_string();
     let dev = format!("{major}:{minor}");
     if layout() == Layout::V1 {
         // CFQ's blkio.weight where the kernel still has it, else BFQ's.
-        let dir = host_dir("blkio", &cg);
+        let dir = host_cgroup_dir("blkio", &cg);
         let weight = ["blkio.weight", "blkio.bfq.weight"]
             .iter()
             .find(|f| dir.join(f).exists())
             .expect("a blkio weight file");
-        let text = host_read("blkio", &cg, weight);
+        let text = host_cgroup_read("blkio", &cg, weight);
         assert!(
             text.lines()
                 .any(|l| l.trim() == "500" || l.trim() == "default 500"),
             "{weight}: {text}"
         );
-        let read_bps = host_read("blkio", &cg, "blkio.throttle.read_bps_device");
+        let read_bps = host_cgroup_read("blkio", &cg, "blkio.throttle.read_bps_device");
         assert_eq!(read_bps, format!("{dev} 1048576"));
-        let write_iops = host_read("blkio", &cg, "blkio.throttle.write_iops_device");
+        let write_iops = host_cgroup_read("blkio", &cg, "blkio.throttle.write_iops_device");
         assert_eq!(write_iops, format!("{dev} 100"));
     } else {
-        let max = host_read("io", &cg, "io.max");
+        let max = host_cgroup_read("io", &cg, "io.max");
         assert!(
             max.contains(&format!("{dev} rbps=1048576")),
             "io.max: {max}"
@@ -499,8 +465,7 @@ fn test_block_device() -> Option<(u64, u64)> {
 fn kernel_memory_limits_are_ignored() {
     let ctx = Ctx::new();
     let (id, mut b) = ctx.id_and_bundle("res-kmem");
-    set_resources(
-        &mut b,
+    b.set_resources(
         json!({"memory": {"limit": 67108864, "kernel": 33554432, "kernelTCP": 33554432}}),
     );
     let out = ctx.create(&b, &id);
@@ -537,10 +502,7 @@ fn hugetlb_goes_to_cgroup2_on_a_hybrid_host() {
     }
     let ctx = Ctx::new();
     let (id, mut b) = ctx.id_and_bundle("res-huge");
-    set_resources(
-        &mut b,
-        json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}),
-    );
+    b.set_resources(json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}));
     b.args(&["sleep", "1000"]);
     ctx.create(&b, &id).assert_silent_success();
     let file = v2
