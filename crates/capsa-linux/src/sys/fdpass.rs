@@ -10,34 +10,15 @@ use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 /// With `wait == false`, `Ok(None)` when nothing is queued.
 pub fn recv_fd(sock: &impl AsFd, wait: bool) -> io::Result<Option<(Vec<u8>, OwnedFd)>> {
     let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
     let mut flags = MsgFlags::MSG_CMSG_CLOEXEC;
     if !wait {
         flags |= MsgFlags::MSG_DONTWAIT;
     }
-    let msg = match recvmsg::<()>(sock.as_fd().as_raw_fd(), &mut iov, Some(&mut space), flags) {
-        Ok(m) => m,
-        Err(nix::errno::Errno::EAGAIN) if !wait => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let mut fd = None;
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for raw in fds {
-                // SAFETY: the kernel installed `raw` in this process by this
-                // recvmsg; no other object owns it, so wrapping it (and thus
-                // closing every extra one) is sound.
-                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                if fd.is_none() {
-                    fd = Some(owned);
-                }
-            }
-        }
+    match recv_first_fd(sock, &mut buf, flags) {
+        Ok((n, fd)) => Ok(fd.map(|fd| (buf[..n].to_vec(), fd))),
+        Err(nix::errno::Errno::EAGAIN) if !wait => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    let n = msg.bytes;
-    let payload = iov[0][..n].to_vec();
-    Ok(fd.map(|fd| (payload, fd)))
 }
 
 /// Sends `payload` and one fd in one message: the framing go-runc and
@@ -59,14 +40,19 @@ pub fn send_fd(sock: &impl AsFd, payload: &[u8], fd: &impl AsFd) -> io::Result<(
 /// Receives one packet into `buf` and the fds sent with it: its length (0 at
 /// EOF) and the first fd (close-on-exec); any further fd is closed.
 pub fn recv_fd_packet(sock: &impl AsFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    Ok(recv_first_fd(sock, buf, MsgFlags::MSG_CMSG_CLOEXEC)?)
+}
+
+/// One `recvmsg` into `buf`: the bytes received and the first fd of the
+/// message's SCM_RIGHTS; every further fd is closed.
+fn recv_first_fd(
+    sock: &impl AsFd,
+    buf: &mut [u8],
+    flags: MsgFlags,
+) -> nix::Result<(usize, Option<OwnedFd>)> {
     let mut iov = [IoSliceMut::new(buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_fd().as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
+    let msg = recvmsg::<()>(sock.as_fd().as_raw_fd(), &mut iov, Some(&mut space), flags)?;
     let mut fd = None;
     for c in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = c {
