@@ -93,6 +93,53 @@ fn v2_init_is_in_its_cgroup_with_the_controllers_enabled_above() {
     finish(&ctx, &id, &b);
 }
 
+/// On v2, capsa clones the init and an exec'd process straight into the
+/// container's cgroup (clone3 with CLONE_INTO_CGROUP, Linux 5.7): its debug
+/// log says so, and both processes are in the cgroup.
+#[test]
+fn v2_processes_are_born_in_the_cgroup() {
+    if !pure_v2("v2_processes_are_born_in_the_cgroup")
+        || !capsa_only("clone3 into the cgroup (runc 1.1.5 writes cgroup.procs)")
+    {
+        return;
+    }
+    let ctx = Ctx::new();
+    let (id, mut b) = ctx.id_and_bundle("cg-born");
+    b.args(&["sleep", "1000"]);
+    let log = ctx.base().join("debug.log");
+    let log_arg = log.to_str().expect("UTF-8 path");
+    ctx.cmd(&[
+        "--debug",
+        "--log",
+        log_arg,
+        "create",
+        "--bundle",
+        b.path_str(),
+        &id,
+    ])
+    .assert_success();
+    ctx.start(&id).assert_success();
+    ctx.cmd(&[
+        "--debug", "--log", log_arg, "exec", "--detach", &id, "sleep", "1000",
+    ])
+    .assert_success();
+    let text = fs::read_to_string(&log).expect("read the debug log");
+    for what in ["clone the container init", "fork the exec process"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(what) && l.contains("CLONE_INTO_CGROUP")),
+            "no CLONE_INTO_CGROUP for {what:?} in the debug log:\n{text}"
+        );
+    }
+    let procs = v2_read(&b, "cgroup.procs");
+    assert_eq!(
+        procs.lines().count(),
+        2,
+        "the init and the exec'd sleep: {procs}"
+    );
+    finish(&ctx, &id, &b);
+}
+
 #[test]
 fn v2_memory_limit_reservation_swap_and_unified_high() {
     if !pure_v2("v2_memory_limit_reservation_swap_and_unified_high") {

@@ -296,6 +296,16 @@ pub struct HierarchyDir {
 }
 
 impl ContainerCgroup {
+    /// The container's cgroup2 directory when that is its only hierarchy (a
+    /// pure cgroup v2 host) and capsa makes it itself (cgroupfs): then a
+    /// child can be cloned straight into it (`sys::clone_into_cgroup`).
+    pub fn sole_v2_dir(&self) -> Option<&Path> {
+        match self.hierarchies.as_slice() {
+            [h] if h.is_v2 && self.systemd.is_none() => Some(&h.dir),
+            _ => None,
+        }
+    }
+
     fn new(relative_path: String, hierarchies: Vec<HierarchyDir>) -> Self {
         Self {
             relative_path,

@@ -101,9 +101,17 @@ impl Runtime {
             .map_err(Error::sys("connect to the console socket"))?;
 
         let lock_fd = rollback.dir().lock_fd();
-        let first_pid = match sys::clone_process(plan.namespaces.clone_flags.bits())
-            .map_err(Error::sys("clone the container init"))?
-        {
+        // With systemd the cgroup is made around the init's pid, after it.
+        let made = rollback
+            .cgroup
+            .as_ref()
+            .filter(|c| c.systemd_unit().is_none());
+        let (forked, in_cgroup) = super::fork_in_cgroup(
+            plan.namespaces.clone_flags.bits(),
+            made,
+            "clone the container init",
+        )?;
+        let first_pid = match forked {
             sys::Forked::Child => become_init(
                 &plan,
                 parent_end,
@@ -134,7 +142,13 @@ impl Runtime {
         drop(console);
         drop(idmapped);
         drop(trampoline);
-        let init_pid = self.drive_init(&plan, &parent_end, first_pid, &mut rollback, &spec)?;
+        let init_pid = self.drive_init(
+            &plan,
+            &parent_end,
+            (first_pid, in_cgroup),
+            &mut rollback,
+            &spec,
+        )?;
 
         let init_start_time = procfs::stat(&self.proc_root, init_pid)
             .filter(|s| s.alive())
@@ -169,18 +183,21 @@ impl Runtime {
         &self,
         plan: &InitPlan,
         chan: &Channel,
-        first_pid: i32,
+        (first_pid, in_cgroup): (i32, bool),
         rollback: &mut Rollback,
         spec: &capsa_spec::ValidSpec,
     ) -> Result<i32, Error> {
         let ns = &plan.namespaces;
         // Step 1: into the cgroups before the init does anything, so that all
-        // it forks stays inside; id maps if clone made a user namespace.
-        rollback
-            .cgroup
-            .as_ref()
-            .map(|c| c.add_process(first_pid))
-            .transpose()?;
+        // it forks stays inside (unless it was born there, `fork_in_cgroup`);
+        // id maps if clone made a user namespace.
+        if !in_cgroup {
+            rollback
+                .cgroup
+                .as_ref()
+                .map(|c| c.add_process(first_pid))
+                .transpose()?;
+        }
         super::fault::point("create:after-cgroup-join");
         if ns
             .clone_flags

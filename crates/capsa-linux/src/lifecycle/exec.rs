@@ -124,7 +124,9 @@ impl Runtime {
             .transpose()
             .map_err(Error::sys("connect to the console socket"))?;
         let lock_fd = dir.lock_fd();
-        let child = match sys::clone_process(0).map_err(Error::sys("fork the exec process"))? {
+        let target = Some(&st.cgroup).filter(|_| opts.sub_cgroups.is_empty());
+        let (forked, in_cgroup) = super::fork_in_cgroup(0, target, "fork the exec process")?;
+        let child = match forked {
             sys::Forked::Child => {
                 drop(parent_end);
                 let first = 3 + opts.preserve_fds as i32;
@@ -146,7 +148,9 @@ impl Runtime {
             let _ = waitpid(Pid::from_raw(pid), None);
         };
         // E1: the process belongs to the container's cgroup from its start.
-        let joined = if opts.sub_cgroups.is_empty() {
+        let joined = if in_cgroup {
+            Ok(())
+        } else if opts.sub_cgroups.is_empty() {
             st.cgroup.add_process(child)
         } else {
             st.cgroup.add_process_to_sub(child, &opts.sub_cgroups)

@@ -227,3 +227,40 @@ impl crate::Runtime {
         }
     }
 }
+
+/// Forks a child with the namespace flags `flags`. Where `cgroup` lives in
+/// cgroup2 alone and capsa made it (a pure v2 host, cgroupfs), the child is
+/// born in it with clone3(CLONE_INTO_CGROUP), and the second value is true:
+/// no `cgroup.procs` write is needed. Anywhere else, or where the kernel
+/// refuses clone3 (older than 5.7, a seccomp profile of the caller's), a
+/// plain clone, and false.
+pub(crate) fn fork_in_cgroup(
+    flags: libc::c_int,
+    cgroup: Option<&ContainerCgroup>,
+    what: &'static str,
+) -> Result<(sys::Forked, bool), Error> {
+    use std::os::fd::AsFd;
+    if let Some(dir) = cgroup.and_then(ContainerCgroup::sole_v2_dir) {
+        let opened = nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        );
+        if let Ok(fd) = opened {
+            match sys::clone_into_cgroup(flags, fd.as_fd()) {
+                Ok(sys::Forked::Child) => return Ok((sys::Forked::Child, true)),
+                Ok(parent) => {
+                    tracing::debug!("{what}: cloned into {} (CLONE_INTO_CGROUP)", dir.display());
+                    return Ok((parent, true));
+                }
+                // No child was made: the plain clone below, and the
+                // `cgroup.procs` write, say what is wrong if anything is.
+                Err(e) => tracing::debug!("{what}: clone3 into {}: {e}", dir.display()),
+            }
+        }
+    }
+    let forked = sys::clone_process(flags).map_err(Error::sys(what))?;
+    Ok((forked, false))
+}
