@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
+use super::super::fake_tree::{fake_tree, FakeTree};
 use super::super::CgroupHost;
 use super::*;
 
@@ -17,26 +18,7 @@ struct FakeHost {
 
 /// `mounts` are (directory name, fs type, super options), in mount order.
 fn fake_host(mounts: &[(&str, &str, &str)]) -> FakeHost {
-    let root = tempfile::tempdir().unwrap();
-    let mut mountinfo = String::new();
-    for (i, (name, fs_type, options)) in mounts.iter().enumerate() {
-        let mount_point = root.path().join(name);
-        fs::create_dir(&mount_point).unwrap();
-        if options.contains("cpuset") {
-            fs::write(mount_point.join("cpuset.cpus"), "0-3\n").unwrap();
-            fs::write(mount_point.join("cpuset.mems"), "0\n").unwrap();
-        }
-        mountinfo += &format!(
-            "{} 1 0:{} / {} rw - {fs_type} {fs_type} {options}\n",
-            i + 10,
-            i + 10,
-            mount_point.display()
-        );
-    }
-    fs::write(root.path().join("mountinfo"), mountinfo).unwrap();
-    fs::write(root.path().join("cgroup"), "0::/\n").unwrap();
-    let host =
-        CgroupHost::detect(&root.path().join("mountinfo"), &root.path().join("cgroup")).unwrap();
+    let FakeTree { root, host } = fake_tree(mounts, None);
     FakeHost { root, host }
 }
 

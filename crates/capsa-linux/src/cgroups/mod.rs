@@ -36,6 +36,8 @@
 mod bpf_devices;
 mod devices;
 mod dirs;
+#[cfg(test)]
+mod fake_tree;
 mod freezer;
 mod host;
 mod limits;

@@ -44,21 +44,13 @@ fn sleeper() -> (Child, i32) {
 #[test]
 #[ignore = "needs root and real cgroups"]
 fn container_cgroup_lifecycle_on_the_real_host() {
-    assert!(
-        Uid::effective().is_root(),
-        "this test needs root: it creates cgroups under /sys/fs/cgroup"
-    );
-    let host = CgroupHost::detect(
-        Path::new("/proc/self/mountinfo"),
-        Path::new("/proc/self/cgroup"),
-    )
-    .unwrap();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    let cgroup = real_host_cgroup("life");
+    let id = cgroup
+        .relative_path()
+        .rsplit('/')
+        .next()
         .unwrap()
-        .as_nanos();
-    let id = format!("capsa-test-{}-{nanos}", std::process::id());
-    let cgroup = host.container_cgroup(None, &id).unwrap();
+        .to_string();
     let parents_before: Vec<bool> = cgroup
         .hierarchies()
         .iter()

@@ -6,7 +6,7 @@ use std::fs;
 use serde_json::json;
 use tempfile::TempDir;
 
-use super::super::CgroupHost;
+use super::super::fake_tree::{fake_tree, FakeTree};
 use super::*;
 
 /// A fake host: `mounts` are (directory, fs type, super options); the
@@ -18,30 +18,7 @@ struct Fake {
 }
 
 fn fake(mounts: &[(&str, &str, &str)], v2_controllers: &str) -> Fake {
-    let root = tempfile::tempdir().unwrap();
-    let mut mountinfo = String::new();
-    for (i, (name, fs_type, options)) in mounts.iter().enumerate() {
-        let mount_point = root.path().join(name);
-        fs::create_dir(&mount_point).unwrap();
-        if *fs_type == "cgroup2" {
-            fs::write(mount_point.join("cgroup.controllers"), v2_controllers).unwrap();
-            fs::write(mount_point.join("cgroup.subtree_control"), "").unwrap();
-        }
-        if options.contains("cpuset") {
-            fs::write(mount_point.join("cpuset.cpus"), "0-3\n").unwrap();
-            fs::write(mount_point.join("cpuset.mems"), "0\n").unwrap();
-        }
-        mountinfo += &format!(
-            "{} 1 0:{} / {} rw - {fs_type} {fs_type} {options}\n",
-            i + 10,
-            i + 10,
-            mount_point.display()
-        );
-    }
-    fs::write(root.path().join("mountinfo"), mountinfo).unwrap();
-    fs::write(root.path().join("cgroup"), "0::/\n").unwrap();
-    let host =
-        CgroupHost::detect(&root.path().join("mountinfo"), &root.path().join("cgroup")).unwrap();
+    let FakeTree { root, host } = fake_tree(mounts, Some(v2_controllers));
     let cgroup = host.container_cgroup(None, "ctr").unwrap();
     cgroup.create().unwrap();
     // The intermediate cgroup2 directory, as the kernel would show it once

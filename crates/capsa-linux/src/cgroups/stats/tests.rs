@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::json;
 use tempfile::TempDir;
 
-use super::super::CgroupHost;
+use super::super::fake_tree::{fake_tree, FakeTree};
 use super::*;
 
 /// A fake host with `mounts` (directory, fs type, super options); the
@@ -18,22 +18,10 @@ struct Fake {
 }
 
 fn fake(mounts: &[(&str, &str, &str)]) -> Fake {
-    let root = tempfile::tempdir().unwrap();
-    let mut mountinfo = String::new();
-    for (i, (name, fs_type, options)) in mounts.iter().enumerate() {
-        let mount_point = root.path().join(name);
-        fs::create_dir_all(mount_point.join("capsa/ctr")).unwrap();
-        mountinfo += &format!(
-            "{} 1 0:{} / {} rw - {fs_type} {fs_type} {options}\n",
-            i + 10,
-            i + 10,
-            mount_point.display()
-        );
+    let FakeTree { root, host } = fake_tree(mounts, None);
+    for (name, _, _) in mounts {
+        fs::create_dir_all(root.path().join(name).join("capsa/ctr")).unwrap();
     }
-    fs::write(root.path().join("mountinfo"), mountinfo).unwrap();
-    fs::write(root.path().join("cgroup"), "0::/\n").unwrap();
-    let host =
-        CgroupHost::detect(&root.path().join("mountinfo"), &root.path().join("cgroup")).unwrap();
     let cgroup = host.container_cgroup(None, "ctr").unwrap();
     Fake { root, cgroup }
 }
