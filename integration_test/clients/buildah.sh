@@ -14,18 +14,14 @@ bld() {
   TMPDIR=$BUILDAH_TMPDIR buildah --root "$BUILDAH_ROOT" --runroot "$BUILDAH_RUNROOT" --storage-driver overlay "$@"
 }
 
-expect_no_leftovers() {
-  local left deadline=$((SECONDS + 10))
-  while :; do
-    left=$(ls "$STATE_ROOT" 2>/dev/null | grep '^buildah-buildah' | sed "s|^|state dir: $STATE_ROOT/|" || true
-      ls -d /sys/fs/cgroup/*/buildah-buildah* /sys/fs/cgroup/*/*/buildah-buildah* 2>/dev/null | sed 's/^/cgroup: /' || true
-      grep -F "$BUILDAH_TMPDIR/buildah" /proc/self/mountinfo | sed 's/^/mount: /' || true
-      pgrep -af "^$RT .*buildah-buildah" | sed 's/^/process: /' || true)
-    [ -n "$left" ] || return 0
-    [ $SECONDS -lt $deadline ] || die "left behind:"$'\n'"$left"
-    sleep 0.2
-  done
+b_leftovers() {
+  ls "$STATE_ROOT" 2>/dev/null | grep '^buildah-buildah' | sed "s|^|state dir: $STATE_ROOT/|" || true
+  ls -d /sys/fs/cgroup/*/buildah-buildah* /sys/fs/cgroup/*/*/buildah-buildah* 2>/dev/null | sed 's/^/cgroup: /' || true
+  grep -F "$BUILDAH_TMPDIR/buildah" /proc/self/mountinfo | sed 's/^/mount: /' || true
+  pgrep -af "^$RT .*buildah-buildah" | sed 's/^/process: /' || true
 }
+
+expect_no_leftovers() { expect_clean "a buildah container" b_leftovers; }
 
 # The committed image has /built: read it from a mount of a new working
 # container (no runtime involved).

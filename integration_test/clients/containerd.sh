@@ -42,16 +42,12 @@ remove_quietly() {
   ctr_ container delete "$id" >/dev/null 2>&1 || true
 }
 
-expect_no_leftovers() {
-  local id=$1 left deadline=$((SECONDS + 10))
-  while :; do
-    left=$(leftovers_of "$id" "$WORK/ctrd/runc-root-$RTLABEL/$CTR_NS" "$CTR_NS/$id"
-      pgrep -af "containerd-shim-runc-v2 -namespace $CTR_NS -id $id -address $CTR_ADDR" | sed 's/^/shim: /' || true)
-    [ -n "$left" ] || return 0
-    [ $SECONDS -lt $deadline ] || die "container $id left behind:"$'\n'"$left"
-    sleep 0.2
-  done
+c_leftovers() {
+  leftovers_of "$1" "$WORK/ctrd/runc-root-$RTLABEL/$CTR_NS" "$CTR_NS/$1"
+  pgrep -af "containerd-shim-runc-v2 -namespace $CTR_NS -id $1 -address $CTR_ADDR" | sed 's/^/shim: /' || true
 }
+
+expect_no_leftovers() { expect_clean "container $1" c_leftovers "$1"; }
 
 c_run_rm() {
   local id=$RTLABEL-run

@@ -89,15 +89,7 @@ cri_leftovers() {
   cri pods | grep -F "$pod" | sed 's/^/CRI pod: /' || true
 }
 
-expect_no_cri_leftovers() {
-  local left deadline=$((SECONDS + 10))
-  while :; do
-    left=$(cri_leftovers "$@")
-    [ -n "$left" ] || return 0
-    [ $SECONDS -lt $deadline ] || die "pod $1 left behind:"$'\n'"$left"
-    sleep 0.2
-  done
-}
+expect_no_cri_leftovers() { expect_clean "pod $1" cri_leftovers "$@"; }
 
 # What a failed test leaves: its pod goes, containers and all (the kubelet's
 # StopPodSandbox + RemovePodSandbox).

@@ -39,16 +39,12 @@ run_d() {
 
 # Fails when anything of container ID is left on the host: the runtime's state
 # dir, the cgroups /docker/ID, mounts naming it, its shim.
-expect_no_leftovers() {
-  local id=$1 left deadline=$((SECONDS + 10))
-  while :; do
-    left=$(leftovers_of "$id" "$(d_state_root)" "docker/$id"
-      pgrep -af "containerd-shim-runc-v2 -namespace $DOCKER_NS -id $id " | sed 's/^/shim: /' || true)
-    [ -n "$left" ] || return 0
-    [ $SECONDS -lt $deadline ] || die "container $id left behind:"$'\n'"$left"
-    sleep 0.2
-  done
+d_leftovers() {
+  leftovers_of "$1" "$(d_state_root)" "docker/$1"
+  pgrep -af "containerd-shim-runc-v2 -namespace $DOCKER_NS -id $1 " | sed 's/^/shim: /' || true
 }
+
+expect_no_leftovers() { expect_clean "container $1" d_leftovers "$1"; }
 
 # ------------------------------------------------------------------ scenarios
 

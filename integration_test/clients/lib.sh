@@ -70,6 +70,19 @@ leftovers_of() {
   grep -F -- "$id" /proc/self/mountinfo | sed 's/^/mount: /' || true
 }
 
+# expect_clean WHAT FUNCTION [ARGS...]: calls FUNCTION until it prints
+# nothing (what is left of WHAT; the host may need a moment to tear it down),
+# and fails with what it printed after 10 s.
+expect_clean() {
+  local what=$1 left deadline=$((SECONDS + 10)); shift
+  while :; do
+    left=$("$@")
+    [ -n "$left" ] || return 0
+    [ $SECONDS -lt $deadline ] || die "$what left behind:"$'\n'"$left"
+    sleep 0.2
+  done
+}
+
 # -------------------------------------------------------------------- runner
 
 PASSED=0 FAILED=0 SKIPPED=0

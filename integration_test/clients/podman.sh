@@ -30,13 +30,7 @@ top_has() { pod top "$1" | grep -q -- "$2"; }
 # Fails when anything of container ID is left on the host (waits up to 10 s:
 # podman's cleanup of a detached container runs asynchronously).
 expect_no_leftovers() {
-  local id=$1 left deadline=$((SECONDS + 10))
-  while :; do
-    left=$(leftovers_of "$id" "$STATE_ROOT" "libpod_parent/libpod-$id")
-    [ -n "$left" ] || return 0
-    [ $SECONDS -lt $deadline ] || die "container $id left behind:"$'\n'"$left"
-    sleep 0.2
-  done
+  expect_clean "container $1" leftovers_of "$1" "$STATE_ROOT" "libpod_parent/libpod-$1"
 }
 
 # run_d NAME ARGS...: podman run -d, the container's id in $ID.
