@@ -1,4 +1,4 @@
-//! Fixtures for the root filesystem tests (`tests/rootfs.rs`, `tests/devices.rs`,
+//! Fixtures for the root filesystem tests (`tests/rootfs.rs` with `rootfs/`, `tests/devices.rs`,
 //! `tests/overlay.rs`): host temp dirs, host mounts undone on drop, image layers,
 //! `/proc/self/mountinfo` as a container prints it, and one-shot container runs.
 
@@ -333,6 +333,15 @@ pub fn mount_at(text: &str, mount_point: &str) -> MountLine {
         .unwrap_or_else(|| {
             panic!("no mount at {mount_point} in the container's mountinfo:\n{text}")
         })
+}
+
+/// Asserts that the topmost mount at each `(mount point, option)` pair's mount point in
+/// mountinfo `text` carries that option.
+pub fn assert_mount_options(text: &str, want: &[(&str, &str)]) {
+    for (point, opt) in want {
+        let m = mount_at(text, point);
+        assert!(m.has_option(opt), "{point} lacks {opt}: {}", m.line);
+    }
 }
 
 /// True when mountinfo `text` has a mount at `mount_point`.

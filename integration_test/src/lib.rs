@@ -35,7 +35,7 @@ pub use leftovers::{
     mountinfo, mountinfo_of, pid_alive, proc_cgroups, proc_state, stragglers, CgroupLine,
     MountInfo, Straggler,
 };
-pub use runtime::{loud, runtime, CmdOutput, Runtime, RuntimeKind, DEFAULT_TIMEOUT};
+pub use runtime::{loud, run_captured, runtime, CmdOutput, Runtime, RuntimeKind, DEFAULT_TIMEOUT};
 pub use terminal::{ConsoleSocket, PtyReader, ReceivedMaster};
 
 /// Panics with "integration tests must run as root" unless the effective uid is 0.
@@ -178,6 +178,13 @@ impl Ctx {
         );
         self.ids.lock().expect("ids lock").push(id.clone());
         id
+    }
+
+    /// A fresh id and a bundle for it whose process is `sleep 1000`.
+    pub fn sleeper(&self, prefix: &str) -> (String, Bundle) {
+        let (id, mut b) = self.id_and_bundle(prefix);
+        b.args(&["sleep", "1000"]);
+        (id, b)
     }
 
     /// A fresh id and a bundle for it.
@@ -348,6 +355,11 @@ pub fn read_pid_file(path: &Path) -> u32 {
     );
     text.parse()
         .unwrap_or_else(|e| panic!("pid file {text:?}: {e}"))
+}
+
+/// A path as `&str`, for a command line (panics if it is not UTF-8).
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("path is UTF-8")
 }
 
 /// The `pid` field of a state object as u32 (panics if absent or not a number).

@@ -98,40 +98,59 @@ impl Runtime {
     ) -> Result<CmdOutput, String> {
         let mut full: Vec<String> = vec!["--root".into(), root.display().to_string()];
         full.extend(args.iter().map(|s| s.to_string()));
-        let describe = || format!("`{} {}`", self.path.display(), full.join(" "));
-        let mut out_file = tempfile::tempfile().map_err(|e| format!("tempfile: {e}"))?;
-        let mut err_file = tempfile::tempfile().map_err(|e| format!("tempfile: {e}"))?;
-        let clone = |f: &File| f.try_clone().map_err(|e| format!("dup: {e}"));
-        let mut child = Command::new(&self.path)
-            .args(&full)
-            .stdin(Stdio::null())
-            .stdout(clone(&out_file)?)
-            .stderr(clone(&err_file)?)
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", describe()))?;
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!(
-                        "{} did not finish within {timeout:?}; killed it",
-                        describe()
-                    ));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => return Err(format!("waiting for {}: {e}", describe())),
-            }
-        };
-        Ok(CmdOutput {
-            command: describe(),
-            status,
-            stdout: read_all(&mut out_file),
-            stderr: read_all(&mut err_file),
-        })
+        let describe = format!("`{} {}`", self.path.display(), full.join(" "));
+        let mut cmd = Command::new(&self.path);
+        cmd.args(&full);
+        try_run_captured(&mut cmd, &describe, timeout)
     }
+}
+
+/// Runs `cmd` (named `describe` in messages) with stdin from /dev/null and waits at most
+/// [`DEFAULT_TIMEOUT`]; panics when it cannot start or runs out of time (it is then
+/// killed). stdout and stderr go to anonymous files, as in [`Runtime::try_cmd`].
+pub fn run_captured(cmd: &mut Command, describe: &str) -> CmdOutput {
+    match try_run_captured(cmd, describe, DEFAULT_TIMEOUT) {
+        Ok(out) => out,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// [`run_captured`] with a timeout, returning the failure instead of panicking.
+fn try_run_captured(
+    cmd: &mut Command,
+    describe: &str,
+    timeout: Duration,
+) -> Result<CmdOutput, String> {
+    let mut out_file = tempfile::tempfile().map_err(|e| format!("tempfile: {e}"))?;
+    let mut err_file = tempfile::tempfile().map_err(|e| format!("tempfile: {e}"))?;
+    let clone = |f: &File| f.try_clone().map_err(|e| format!("dup: {e}"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(clone(&out_file)?)
+        .stderr(clone(&err_file)?)
+        .spawn()
+        .map_err(|e| format!("cannot run {describe}: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{describe} did not finish within {timeout:?}; killed it"
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("waiting for {describe}: {e}")),
+        }
+    };
+    Ok(CmdOutput {
+        command: describe.to_string(),
+        status,
+        stdout: read_all(&mut out_file),
+        stderr: read_all(&mut err_file),
+    })
 }
 
 fn read_all(f: &mut File) -> String {
