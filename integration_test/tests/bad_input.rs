@@ -26,17 +26,10 @@ fn create_fails(ctx: &Ctx, b: &Bundle, id: &str) -> String {
     line
 }
 
-/// A bundle for a fresh id whose process would run for a long time.
-fn sleeper(ctx: &Ctx, prefix: &str) -> (String, Bundle) {
-    let (id, mut b) = ctx.id_and_bundle(prefix);
-    b.args(&["sleep", "1000"]);
-    (id, b)
-}
-
 #[test]
 fn config_json_that_is_not_json() {
     let ctx = Ctx::new();
-    let (id, b) = sleeper(&ctx, "notjson");
+    let (id, b) = ctx.sleeper("notjson");
     // A trailing comma on line 2.
     b.write_raw_config("{\"ociVersion\": \"1.0.2\",\n  \"process\": {\"args\": [\"sh\"],}\n}\n");
     let line = create_fails(&ctx, &b, &id);
@@ -50,7 +43,7 @@ fn config_json_that_is_not_json() {
 #[test]
 fn config_json_with_a_wrong_type() {
     let ctx = Ctx::new();
-    let (id, mut b) = sleeper(&ctx, "wrongtype");
+    let (id, mut b) = ctx.sleeper("wrongtype");
     b.edit(|c| c["process"]["args"] = json!("sh"));
     let line = create_fails(&ctx, &b, &id);
     if capsa_only("a type error names the JSON path process.args") {
@@ -61,7 +54,7 @@ fn config_json_with_a_wrong_type() {
 #[test]
 fn unknown_namespace_type() {
     let ctx = Ctx::new();
-    let (id, mut b) = sleeper(&ctx, "badns");
+    let (id, mut b) = ctx.sleeper("badns");
     b.edit(|c| {
         c["linux"]["namespaces"]
             .as_array_mut()
@@ -77,7 +70,7 @@ fn unknown_namespace_type() {
 #[test]
 fn missing_config_json() {
     let ctx = Ctx::new();
-    let (id, b) = sleeper(&ctx, "noconfig");
+    let (id, b) = ctx.sleeper("noconfig");
     fs::remove_file(b.config_path()).expect("remove config.json");
     let line = create_fails(&ctx, &b, &id);
     assert!(
@@ -89,7 +82,7 @@ fn missing_config_json() {
 #[test]
 fn missing_rootfs_directory() {
     let ctx = Ctx::new();
-    let (id, b) = sleeper(&ctx, "norootfs");
+    let (id, b) = ctx.sleeper("norootfs");
     fs::remove_dir_all(b.rootfs()).expect("remove rootfs");
     let line = create_fails(&ctx, &b, &id);
     assert!(
@@ -101,7 +94,7 @@ fn missing_rootfs_directory() {
 #[test]
 fn empty_process_args() {
     let ctx = Ctx::new();
-    let (id, mut b) = sleeper(&ctx, "noargs");
+    let (id, mut b) = ctx.sleeper("noargs");
     b.args(&[]);
     let line = create_fails(&ctx, &b, &id);
     assert!(line.contains("args"), "the error should name args: {line}");
@@ -172,7 +165,7 @@ fn unknown_id_for_state_start_kill_delete() {
 #[test]
 fn bad_signals_are_refused_and_change_nothing() {
     let ctx = Ctx::new();
-    let (id, b) = sleeper(&ctx, "badsig");
+    let (id, b) = ctx.sleeper("badsig");
     let pid_file = ctx.base().join("init.pid");
     ctx.create_with_pid_file(&b, &id, &pid_file)
         .assert_silent_success();
@@ -220,7 +213,7 @@ fn executable_not_found_in_path() {
 #[test]
 fn starting_twice_fails_the_second_time() {
     let ctx = Ctx::new();
-    let (id, b) = sleeper(&ctx, "starttwice");
+    let (id, b) = ctx.sleeper("starttwice");
     ctx.create_and_start(&b, &id);
     let pid = state_pid(&ctx.state(&id));
     // runc: "cannot start an already running container"
@@ -273,7 +266,7 @@ fn assert_host_untouched(before: &(BTreeSet<String>, String)) {
 #[test]
 fn rootfs_that_is_a_symlink_to_the_host_root() {
     let ctx = Ctx::new();
-    let (id, b) = sleeper(&ctx, "rootfslink");
+    let (id, b) = ctx.sleeper("rootfslink");
     fs::remove_dir_all(b.rootfs()).expect("remove rootfs");
     symlink("/", b.rootfs()).expect("symlink rootfs -> /");
     let before = host_snapshot();
@@ -286,7 +279,7 @@ fn rootfs_that_is_a_symlink_to_the_host_root() {
 #[test]
 fn rootfs_proc_that_is_a_symlink_to_a_host_dir() {
     let ctx = Ctx::new();
-    let (id, b) = sleeper(&ctx, "proclink");
+    let (id, b) = ctx.sleeper("proclink");
     let target = tempfile::Builder::new()
         .prefix("capsa-it-proc-target-")
         .tempdir()
@@ -316,7 +309,7 @@ fn rootfs_proc_that_is_a_symlink_to_a_host_dir() {
 #[test]
 fn unknown_rlimit_type() {
     let ctx = Ctx::new();
-    let (id, mut b) = sleeper(&ctx, "badrlimit");
+    let (id, mut b) = ctx.sleeper("badrlimit");
     b.edit(|c| {
         c["process"]["rlimits"]
             .as_array_mut()
@@ -334,7 +327,7 @@ fn unknown_rlimit_type() {
 #[test]
 fn unknown_capability() {
     let ctx = Ctx::new();
-    let (id, mut b) = sleeper(&ctx, "badcap");
+    let (id, mut b) = ctx.sleeper("badcap");
     b.edit(|c| {
         for set in ["bounding", "effective", "permitted"] {
             c["process"]["capabilities"][set]

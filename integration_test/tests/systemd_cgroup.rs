@@ -16,9 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use capsa_integration_test::{
-    capsa_only, cgroup_mounts, pid_alive, state_pid, Bundle, CmdOutput, Ctx,
-};
+use capsa_integration_test::{capsa_only, cgroup_mounts, pid_alive, state_pid, CmdOutput, Ctx};
 use serde_json::{json, Value};
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -239,12 +237,6 @@ fn slice_for(id: &str) -> String {
     format!("sd{plain}.slice")
 }
 
-fn sleeper(ctx: &Ctx, prefix: &str) -> (String, Bundle) {
-    let (id, mut b) = ctx.id_and_bundle(prefix);
-    b.args(&["sleep", "1000"]);
-    (id, b)
-}
-
 fn prop<'a>(props: &'a Value, name: &str) -> Option<&'a Value> {
     props[1].as_array()?.iter().find_map(|p| {
         let fields = p[1].as_array()?;
@@ -268,7 +260,7 @@ fn scope_lifecycle_with_limits_and_later_commands_without_the_flag() {
     }
     let sd = SystemdDouble::start();
     let ctx = Ctx::new();
-    let (id, mut b) = sleeper(&ctx, "sd-life");
+    let (id, mut b) = ctx.sleeper("sd-life");
     let slice = slice_for(&id);
     b.cgroups_path(&format!("{slice}:sd:{id}"));
     b.edit(|c| {
@@ -429,7 +421,7 @@ fn default_path_is_a_capsa_scope_in_system_slice() {
     }
     let sd = SystemdDouble::start();
     let ctx = Ctx::new();
-    let (id, mut b) = sleeper(&ctx, "sd-default");
+    let (id, mut b) = ctx.sleeper("sd-default");
     b.edit(|c| {
         c["linux"].as_object_mut().unwrap().remove("cgroupsPath");
     });
@@ -459,13 +451,13 @@ fn an_existing_scope_is_refused_after_one_reset_and_nothing_is_left() {
     }
     let sd = SystemdDouble::start();
     let ctx = Ctx::new();
-    let (first, mut b1) = sleeper(&ctx, "sd-exists");
+    let (first, mut b1) = ctx.sleeper("sd-exists");
     let path = format!("{}:sd:shared", slice_for(&first));
     b1.cgroups_path(&path);
     b1.write();
     sd.capsa(&ctx, &["create", "--bundle", b1.path_str(), &first])
         .assert_silent_success();
-    let (second, mut b2) = sleeper(&ctx, "sd-exists");
+    let (second, mut b2) = ctx.sleeper("sd-exists");
     b2.cgroups_path(&path);
     b2.write();
     let out = sd.capsa(&ctx, &["create", "--bundle", b2.path_str(), &second]);
@@ -513,7 +505,7 @@ fn a_failed_job_and_an_unreachable_bus_fail_cleanly() {
     }
     let sd = SystemdDouble::start();
     let ctx = Ctx::new();
-    let (id, mut b) = sleeper(&ctx, "sd-fail");
+    let (id, mut b) = ctx.sleeper("sd-fail");
     let slice = slice_for(&id);
     b.cgroups_path(&format!("{slice}:sd:jobfails"));
     b.write();
@@ -526,7 +518,7 @@ fn a_failed_job_and_an_unreachable_bus_fail_cleanly() {
         assert!(!dir.exists(), "{} left behind", dir.display());
     }
 
-    let (id, mut b) = sleeper(&ctx, "sd-nobus");
+    let (id, mut b) = ctx.sleeper("sd-nobus");
     b.cgroups_path(&format!("{}:sd:{id}", slice_for(&id)));
     b.write();
     let nobus = ctx.base().join("no-such-bus");

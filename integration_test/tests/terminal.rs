@@ -6,12 +6,12 @@
 
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use capsa_integration_test::{
-    pid_alive, read_pid_file, runtime, state_pid, wait_until, Bundle, ConsoleSocket, Ctx, PtyReader,
+    path_str, pid_alive, read_pid_file, runtime, state_pid, wait_until, Bundle, ConsoleSocket, Ctx,
+    PtyReader,
 };
 use nix::pty::{openpty, Winsize};
 use serde_json::json;
@@ -36,10 +36,6 @@ fn link_applets(b: &Bundle, applets: &[&str]) {
 /// A console socket in the test's private directory.
 fn console_socket(ctx: &Ctx) -> ConsoleSocket {
     ConsoleSocket::bind(ctx.base().join("console.sock"))
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("path is UTF-8")
 }
 
 /// The lines of a terminal transcript, trimmed.
