@@ -63,6 +63,18 @@ pub fn open_path(root: &impl AsFd, path: &Path) -> nix::Result<OwnedFd> {
 /// Creates every missing directory of `path` inside `root` and returns an
 /// `O_PATH` fd of the last one.
 pub fn mkdir_all(root: &impl AsFd, path: &Path, mode: Mode) -> nix::Result<OwnedFd> {
+    // Most destinations exist already (an image has /proc, /dev, /sys; /dev
+    // is a fresh tmpfs only once): one openat2 of the whole path, resolved
+    // inside the root as every step below is, answers then. Only a missing
+    // component sends us down the walk that creates it.
+    match openat2_retry(
+        root.as_fd(),
+        &relative(path),
+        how(OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()),
+    ) {
+        Err(Errno::ENOENT) => {}
+        done => return done,
+    }
     let mut dir = openat2_retry(
         root.as_fd(),
         Path::new("."),
@@ -94,6 +106,11 @@ pub fn mkdir_all(root: &impl AsFd, path: &Path, mode: Mode) -> nix::Result<Owned
 /// Creates an empty regular file at `path` inside `root` (for a bind mount
 /// of a file) unless something exists there; returns an `O_PATH` fd of it.
 pub fn create_file(root: &impl AsFd, path: &Path) -> nix::Result<OwnedFd> {
+    // Something there already: that is the mount point (see `mkdir_all`).
+    match open_path(root, path) {
+        Err(Errno::ENOENT) => {}
+        done => return done,
+    }
     if let Some(parent) = path.parent() {
         mkdir_all(root, parent, Mode::from_bits_truncate(0o755))?;
     }
