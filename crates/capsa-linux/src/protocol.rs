@@ -11,8 +11,11 @@
 //! ```text
 //!  parent (capsa create)                      container init
 //!  ─────────────────────                      ──────────────
-//!  clone(CLONE_NEW* of the plan) ───────────▶ (starts, waits)
-//!  [1] put the child in its cgroups,
+//!  clone(CLONE_NEW* of the plan) ───────────▶ [0] join its v1 cgroups by
+//!  (cgroup2: born inside, CLONE_INTO_CGROUP)      itself (`cgroups/entry.rs`),
+//!                                                 then wait
+//!  [1] put the child in the cgroups it
+//!      was not born in and did not join,
 //!      write uid/gid maps if it made a
 //!      user namespace at clone
 //!      ── Continue ───────────────────────▶   [2] join namespaces by path,

@@ -18,7 +18,8 @@
 //!    unit around the init's pid, before `create`.
 //! 3. [`ContainerCgroup::create`], [`ContainerCgroup::add_process`],
 //!    [`ContainerCgroup::pids`] and [`ContainerCgroup::remove`] act on those
-//!    directories. A `ContainerCgroup` is stored in the container's
+//!    directories; [`ContainerCgroup::open_entry`] lets a fork start inside
+//!    them without a slow migration (`entry.rs`). A `ContainerCgroup` is stored in the container's
 //!    `state.json` (serialize it *after* `create`, which records the parent
 //!    directories it made), so later commands such as `delete` reload it and
 //!    never need to detect the host again.
@@ -36,6 +37,7 @@
 mod bpf_devices;
 mod devices;
 mod dirs;
+mod entry;
 #[cfg(test)]
 mod fake_tree;
 mod freezer;
@@ -54,6 +56,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
+pub use entry::{Entry, SelfJoin};
 pub use host::{CgroupHost, CgroupMode, HostHierarchy};
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, Memory, MemoryEntry,
@@ -149,6 +152,11 @@ pub enum CgroupError {
         path: PathBuf,
         source: io::Error,
     },
+
+    /// Opening a cgroup's directory or `tasks` file, for a fork to start
+    /// inside it (`entry.rs`), failed.
+    #[error("cannot open {path} to put the new process in the cgroup: {source}")]
+    OpenEntry { path: PathBuf, source: io::Error },
 
     /// `cgroup.procs` held something other than one pid per line.
     #[error("{path}: {text:?} is not a pid")]
@@ -298,16 +306,6 @@ pub struct HierarchyDir {
 }
 
 impl ContainerCgroup {
-    /// The container's cgroup2 directory when that is its only hierarchy (a
-    /// pure cgroup v2 host) and capsa makes it itself (cgroupfs): then a
-    /// child can be cloned straight into it (`sys::clone_into_cgroup`).
-    pub fn sole_v2_dir(&self) -> Option<&Path> {
-        match self.hierarchies.as_slice() {
-            [h] if h.is_v2 && self.systemd.is_none() => Some(&h.dir),
-            _ => None,
-        }
-    }
-
     fn new(relative_path: String, hierarchies: Vec<HierarchyDir>) -> Self {
         Self {
             relative_path,

@@ -1,7 +1,8 @@
 //! The process `capsa exec` starts in a running container, in the order it
 //! runs (the protocol steps are those of `lifecycle/exec.rs`):
 //!
-//! E1. wait until the parent has put us into the container's cgroup;
+//! E0. join the container's v1 cgroups ourselves (`cgroups/entry.rs`);
+//! E1. wait until the parent has put us into the rest of the cgroup;
 //! E2. open the container's root (`/proc/<init>/root`) while the host's
 //!     `/proc` is still ours, then join the init's namespaces, the user
 //!     namespace first (it gives us rights over the ones it owns);
@@ -27,11 +28,14 @@ use crate::sys;
 /// Runs the exec'd process's setup. Never returns.
 pub(crate) fn run(
     plan: &ExecPlan,
+    join: crate::cgroups::SelfJoin,
     chan: Channel,
     console: Option<std::os::fd::OwnedFd>,
     trampoline: Option<std::os::fd::OwnedFd>,
 ) -> ! {
-    let result = super::set_dumpable(false)
+    // E0: into the container's v1 cgroups first (`cgroups/entry.rs`).
+    let result = super::join_cgroup(join)
+        .and_then(|()| super::set_dumpable(false))
         .and_then(|()| setup_and_exec(plan, &chan, console, trampoline.as_ref()));
     match result {
         Ok(never) => match never {},

@@ -66,6 +66,8 @@ pub(crate) fn failure(step: &str, message: impl Display) -> InitFailure {
 /// `O_PATH` fd of the exec fifo, opened by the parent while the fifo's path
 /// was still reachable.
 pub(crate) struct InitIo {
+    /// The v1 `tasks` files to join at step 0 (`cgroups/entry.rs`).
+    pub cgroup_join: crate::cgroups::SelfJoin,
     pub chan: Channel,
     pub fifo: OwnedFd,
     /// Connected console socket, when the process has a terminal.
@@ -90,6 +92,19 @@ pub(crate) fn set_dumpable(dumpable: bool) -> Result<(), InitFailure> {
     })
 }
 
+/// Moves this process into the cgroups it opened for that
+/// (`cgroups/entry.rs`); used by the init and by an exec'd process.
+pub(crate) fn join_cgroup(join: crate::cgroups::SelfJoin) -> Result<(), InitFailure> {
+    join.join().map_err(|(path, e)| InitFailure {
+        step: "cgroup".to_string(),
+        errno: e.raw_os_error(),
+        message: format!(
+            "join the container's cgroup: write 0 to {}: {e}",
+            path.display()
+        ),
+    })
+}
+
 /// Runs the init. Never returns.
 pub(crate) fn run(plan: &InitPlan, mut io: InitIo) -> ! {
     match setup_and_exec(plan, &mut io) {
@@ -103,6 +118,8 @@ pub(crate) fn run(plan: &InitPlan, mut io: InitIo) -> ! {
 }
 
 fn setup_and_exec(plan: &InitPlan, io: &mut InitIo) -> Result<Infallible, InitFailure> {
+    // Step 0: into the container's v1 cgroups before anything else.
+    join_cgroup(std::mem::take(&mut io.cgroup_join))?;
     // Modes of the device nodes and directories we create are exact; the
     // process's own umask is set just before exec.
     umask(Mode::empty());

@@ -13,7 +13,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::{hook_state, run_hooks, Rollback};
-use crate::cgroups::CgroupHost;
+use crate::cgroups::{CgroupHost, Entry};
 use crate::error::Error;
 use crate::exe_guard;
 use crate::init::{self, InitIo};
@@ -106,9 +106,10 @@ impl Runtime {
             .cgroup
             .as_ref()
             .filter(|c| c.systemd_unit().is_none());
-        let (forked, in_cgroup) = super::fork_in_cgroup(
+        let mut entry = made.map(|c| c.open_entry()).transpose()?.flatten();
+        let (forked, joining) = super::fork_in_cgroup(
             plan.namespaces.clone_flags.bits(),
-            made,
+            entry.as_ref(),
             "clone the container init",
         )?;
         let first_pid = match forked {
@@ -116,6 +117,7 @@ impl Runtime {
                 &plan,
                 parent_end,
                 InitIo {
+                    cgroup_join: entry.take().map(Entry::into_self_join).unwrap_or_default(),
                     chan: init_end,
                     fifo,
                     console,
@@ -126,6 +128,7 @@ impl Runtime {
             ),
             sys::Forked::Parent(pid) => pid,
         };
+        drop(entry);
         rollback.init_pid = Some(first_pid);
         rollback.direct_child = true;
         super::fault::point("create:after-clone");
@@ -145,7 +148,7 @@ impl Runtime {
         let init_pid = self.drive_init(
             &plan,
             &parent_end,
-            (first_pid, in_cgroup),
+            (first_pid, joining),
             &mut rollback,
             &spec,
         )?;
@@ -183,21 +186,20 @@ impl Runtime {
         &self,
         plan: &InitPlan,
         chan: &Channel,
-        (first_pid, in_cgroup): (i32, bool),
+        (first_pid, joining): (i32, super::Joining),
         rollback: &mut Rollback,
         spec: &capsa_spec::ValidSpec,
     ) -> Result<i32, Error> {
         let ns = &plan.namespaces;
-        // Step 1: into the cgroups before the init does anything, so that all
-        // it forks stays inside (unless it was born there, `fork_in_cgroup`);
-        // id maps if clone made a user namespace.
-        if !in_cgroup {
-            rollback
-                .cgroup
-                .as_ref()
-                .map(|c| c.add_process(first_pid))
-                .transpose()?;
-        }
+        // Step 1: into the cgroups the init was not born in and did not join
+        // itself at step 0 (`fork_in_cgroup`), before it does anything, so
+        // that all it forks stays inside; id maps if clone made a user
+        // namespace.
+        rollback
+            .cgroup
+            .as_ref()
+            .map(|c| joining.finish(c, first_pid))
+            .transpose()?;
         super::fault::point("create:after-cgroup-join");
         if ns
             .clone_flags
@@ -316,6 +318,7 @@ fn become_init(plan: &InitPlan, parent_end: Channel, io: InitIo, lock_fd: i32) -
     // The state-dir lock was inherited through fork: close it, or the init
     // would hold it (and block every other capsa command) until it exits.
     let mut keep = vec![io.chan.raw(), io.fifo.as_raw_fd()];
+    keep.extend(io.cgroup_join.raw_fds());
     keep.extend(io.console.as_ref().map(|c| c.as_raw_fd()));
     keep.extend(io.trampoline.as_ref().map(|t| t.as_raw_fd()));
     keep.extend(io.idmapped.raw_fds());

@@ -4,8 +4,10 @@
 //!
 //! ```text
 //!  parent (capsa exec)                         child
-//!  clone() ──────────────────────────────────▶ (waits)
-//!  [E1] into the container's cgroup
+//!  clone() ──────────────────────────────────▶ [E0] join the v1 cgroups
+//!  (cgroup2: born inside, CLONE_INTO_CGROUP)        itself, then wait
+//!  [E1] into the cgroups it was not born in
+//!       and did not join (`cgroups/entry.rs`)
 //!       ── Continue ─────────────────────────▶ [E2] join the namespaces
 //!                                              [E3] fork the real process,
 //!       ◀── Forked { pid } ───────────────────      report it, exit
@@ -29,6 +31,7 @@ use nix::unistd::Pid;
 
 use super::create::write_pid_file;
 use super::ContainerStatus;
+use crate::cgroups::Entry;
 use crate::error::Error;
 use crate::init;
 use crate::plan::{self, Console};
@@ -125,21 +128,25 @@ impl Runtime {
             .map_err(Error::sys("connect to the console socket"))?;
         let lock_fd = dir.lock_fd();
         let target = Some(&st.cgroup).filter(|_| opts.sub_cgroups.is_empty());
-        let (forked, in_cgroup) = super::fork_in_cgroup(0, target, "fork the exec process")?;
+        let mut entry = target.map(|c| c.open_entry()).transpose()?.flatten();
+        let (forked, joining) = super::fork_in_cgroup(0, entry.as_ref(), "fork the exec process")?;
         let child = match forked {
             sys::Forked::Child => {
                 drop(parent_end);
+                let join = entry.take().map(Entry::into_self_join).unwrap_or_default();
                 let first = 3 + opts.preserve_fds as i32;
                 let mut keep = vec![child_end.raw()];
+                keep.extend(join.raw_fds());
                 keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
                 keep.extend(trampoline.as_ref().map(|t| t.as_raw_fd()));
                 if lock_fd >= first && sys::close_fds_from(first, &keep).is_err() {
                     sys::exit_now(1);
                 }
-                init::exec::run(&plan, child_end, console, trampoline)
+                init::exec::run(&plan, join, child_end, console, trampoline)
             }
             sys::Forked::Parent(pid) => pid,
         };
+        drop(entry);
         drop(child_end);
         drop(console);
         drop(trampoline);
@@ -147,11 +154,10 @@ impl Runtime {
         let reap = |pid: i32| {
             let _ = waitpid(Pid::from_raw(pid), None);
         };
-        // E1: the process belongs to the container's cgroup from its start.
-        let joined = if in_cgroup {
-            Ok(())
-        } else if opts.sub_cgroups.is_empty() {
-            st.cgroup.add_process(child)
+        // E1: the process belongs to the container's cgroup from its start
+        // (E0: the child has joined what `joining` does not name).
+        let joined = if opts.sub_cgroups.is_empty() {
+            joining.finish(&st.cgroup, child)
         } else {
             st.cgroup.add_process_to_sub(child, &opts.sub_cgroups)
         };

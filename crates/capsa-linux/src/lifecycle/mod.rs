@@ -30,7 +30,7 @@ pub use exec::{ExecOptions, ExecOverrides, ExecProcess};
 pub use kill::parse_signal;
 pub use query::{ContainerStatus, StateReport};
 
-use crate::cgroups::ContainerCgroup;
+use crate::cgroups::{CgroupError, ContainerCgroup, Entry};
 use crate::error::Error;
 use crate::state::ContainerDir;
 use crate::{hooks, procfs, sys};
@@ -228,39 +228,61 @@ impl crate::Runtime {
     }
 }
 
-/// Forks a child with the namespace flags `flags`. Where `cgroup` lives in
-/// cgroup2 alone and capsa made it (a pure v2 host, cgroupfs), the child is
-/// born in it with clone3(CLONE_INTO_CGROUP), and the second value is true:
-/// no `cgroup.procs` write is needed. Anywhere else, or where the kernel
-/// refuses clone3 (older than 5.7, a seccomp profile of the caller's), a
-/// plain clone, and false.
-pub(crate) fn fork_in_cgroup(
-    flags: libc::c_int,
-    cgroup: Option<&ContainerCgroup>,
-    what: &'static str,
-) -> Result<(sys::Forked, bool), Error> {
-    use std::os::fd::AsFd;
-    if let Some(dir) = cgroup.and_then(ContainerCgroup::sole_v2_dir) {
-        let opened = nix::fcntl::open(
-            dir,
-            nix::fcntl::OFlag::O_RDONLY
-                | nix::fcntl::OFlag::O_DIRECTORY
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        );
-        if let Ok(fd) = opened {
-            match sys::clone_into_cgroup(flags, fd.as_fd()) {
-                Ok(sys::Forked::Child) => return Ok((sys::Forked::Child, true)),
-                Ok(parent) => {
-                    tracing::debug!("{what}: cloned into {} (CLONE_INTO_CGROUP)", dir.display());
-                    return Ok((parent, true));
-                }
-                // No child was made: the plain clone below, and the
-                // `cgroup.procs` write, say what is wrong if anything is.
-                Err(e) => tracing::debug!("{what}: clone3 into {}: {e}", dir.display()),
-            }
+/// Who still has to put a child forked by [`fork_in_cgroup`] into the
+/// container's cgroup (`cgroups/entry.rs` says why the child does most of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Joining {
+    /// The parent, in every hierarchy: no entry was given (the systemd
+    /// driver, whose unit already holds the pid, or a cgroup capsa did not
+    /// make).
+    Parent,
+    /// The parent, in cgroup2 only: the kernel refused clone3 into it. The
+    /// child joins its v1 hierarchies itself.
+    ParentV2,
+    /// No one: born in cgroup2, and the child joins its v1 hierarchies.
+    Done,
+}
+
+impl Joining {
+    /// The parent's share of the join for the child `pid`.
+    pub(crate) fn finish(self, cgroup: &ContainerCgroup, pid: i32) -> Result<(), CgroupError> {
+        match self {
+            Joining::Parent => cgroup.add_process(pid),
+            Joining::ParentV2 => cgroup.add_process_v2(pid),
+            Joining::Done => Ok(()),
         }
     }
+}
+
+/// Forks a child with the namespace flags `flags`, inside the cgroup that
+/// `entry` opens: born in its cgroup2 directory with clone3(CLONE_INTO_CGROUP)
+/// where it has one, and left to join its v1 hierarchies itself (the caller
+/// hands the child `entry`'s [`SelfJoin`](crate::cgroups::SelfJoin)). Where
+/// the kernel refuses clone3 (older than 5.7, a seccomp profile of the
+/// caller's), a plain clone. Says what remains for the parent.
+pub(crate) fn fork_in_cgroup(
+    flags: libc::c_int,
+    entry: Option<&Entry>,
+    what: &'static str,
+) -> Result<(sys::Forked, Joining), Error> {
+    let Some(entry) = entry else {
+        let forked = sys::clone_process(flags).map_err(Error::sys(what))?;
+        return Ok((forked, Joining::Parent));
+    };
+    let Some((dir, fd)) = entry.v2_dir() else {
+        let forked = sys::clone_process(flags).map_err(Error::sys(what))?;
+        return Ok((forked, Joining::Done));
+    };
+    match sys::clone_into_cgroup(flags, fd) {
+        Ok(sys::Forked::Child) => return Ok((sys::Forked::Child, Joining::Done)),
+        Ok(parent) => {
+            tracing::debug!("{what}: cloned into {} (CLONE_INTO_CGROUP)", dir.display());
+            return Ok((parent, Joining::Done));
+        }
+        // No child was made: the plain clone below, and the `cgroup.procs`
+        // write, say what is wrong if anything is.
+        Err(e) => tracing::debug!("{what}: clone3 into {}: {e}", dir.display()),
+    }
     let forked = sys::clone_process(flags).map_err(Error::sys(what))?;
-    Ok((forked, false))
+    Ok((forked, Joining::ParentV2))
 }
