@@ -41,9 +41,16 @@ LIBC.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_void_p]
 LIBC.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 LIBC.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
+# The pause before each `run_idle` sample: long enough for the kernel's
+# cgroup migration lock to go cold (an RCU grace period is milliseconds).
+IDLE_SECONDS = 0.25
+IDLE_SAMPLES = 5
+
 # (key, label, unit); the order of the tables and of the chart.
 METRICS = [
     ("run", "run /bin/true", "ms"),
+    ("run_warm", "run /bin/true, cgroup lock warm", "ms"),
+    ("run_idle", f"run /bin/true after {IDLE_SECONDS} s idle", "ms"),
     ("create", "create", "ms"),
     ("start", "start", "ms"),
     ("state", "state", "ms"),
@@ -341,11 +348,57 @@ class Bench:
         self.must(rt, rt.cmd("start", "sleeper"), "start sleeper")
         rt.sleeper_pid = int(open(pf).read())
 
+    # -- the kernel's cgroup migration lock -------------------------------
+    # Moving another process into a cgroup (`cgroup.procs` <- pid) takes a
+    # global kernel lock whose first writer after a quiet spell waits for an
+    # RCU grace period (milliseconds); writers within that period do not.
+    # So a runtime that migrates pays it or not depending on what ran just
+    # before it, its own earlier steps included, and in a round-robin one
+    # runtime's migrations warm the lock for the next. `run_warm` takes
+    # that out: the harness migrates a parked process itself right before
+    # the command, so every runtime finds the lock warm. `run_idle` shows
+    # the other end: each run after a pause.
+    def start_lock_warmer(self):
+        self.warm_dirs = None
+        for base in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
+            if os.path.exists(os.path.join(base, "cgroup.procs")):
+                break
+        else:
+            self.notes.append("run_warm not measured: no cgroup hierarchy to migrate in")
+            return
+        dirs = [os.path.join(base, f"capsa-bench-warm-{x}") for x in "ab"]
+        for d in dirs:
+            os.makedirs(d, exist_ok=True)
+        bb = os.path.join(self.rootfs, "bin", "busybox")
+        self.parked = subprocess.Popen([bb, "sleep", "100000"], stdin=subprocess.DEVNULL)
+        self.warm_dirs, self.warm_flip = dirs, 0
+
+    def warm_cgroup_lock(self):
+        self.warm_flip ^= 1
+        with open(os.path.join(self.warm_dirs[self.warm_flip], "cgroup.procs"), "w") as f:
+            f.write(str(self.parked.pid))
+
+    def stop_lock_warmer(self):
+        if getattr(self, "warm_dirs", None):
+            self.parked.kill()
+            self.parked.wait()
+            for d in self.warm_dirs:
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+            self.warm_dirs = None
+
     # -- measurements -------------------------------------------------------
     def one_lifecycle(self, rt, i):
         b = self.bundles["true"]
         ms, rc, _ = self.timed(rt, rt.cmd("run", "--bundle", b, f"run{i}"))
         self.add("run", rt, ms) if rc == 0 else self.fail(rt, "run", self.err_tail(rt))
+        if self.warm_dirs:
+            self.warm_cgroup_lock()
+            ms, rc, _ = self.timed(rt, rt.cmd("run", "--bundle", b, f"runw{i}"))
+            self.add("run_warm", rt, ms) if rc == 0 else self.fail(rt, "run_warm",
+                                                                    self.err_tail(rt))
         cid = f"c{i}"
         pf = os.path.join(self.work, f"pid-{rt.name}")
         ms, rc, _ = self.timed(rt, rt.cmd("create", "--bundle", b, "--pid-file", pf, cid))
@@ -521,6 +574,16 @@ class Bench:
             self.floor(floor_rt)
             if (i + 1) % max(1, a.iterations // 5) == 0:
                 log(f"  {i + 1}/{a.iterations} ({time.monotonic() - t_start:.0f} s)")
+        log(f"# idle phase: {IDLE_SAMPLES} runs each, every one after {IDLE_SECONDS} s idle")
+        for i in range(IDLE_SAMPLES):
+            order = self.runtimes[i % len(self.runtimes):] + self.runtimes[:i % len(self.runtimes)]
+            for rt in order:
+                self.ns.enter(rt.ns)
+                time.sleep(IDLE_SECONDS)
+                ms, rc, _ = self.timed(rt, rt.cmd("run", "--bundle", self.bundles["true"],
+                                                  f"runi{i}"))
+                self.add("run_idle", rt, ms) if rc == 0 else self.fail(rt, "run_idle",
+                                                                        self.err_tail(rt))
         log(f"# parallel phase: {a.batch_iterations} round-robin iterations of 20 and 100 "
             "lifecycles at once")
         for i in range(a.batch_iterations):
@@ -867,10 +930,13 @@ def main():
         log(f"error: the baseline {BASELINE} cannot run here")
         b.cleanup()
         return 1
+    b.ns.enter("private")
+    b.start_lock_warmer()
     try:
         b.run()
     finally:
         arm(0)
+        b.stop_lock_warmer()
         b.cleanup()
     res = build_results(b, a)
     os.makedirs(a.out, exist_ok=True)
