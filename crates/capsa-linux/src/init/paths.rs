@@ -7,7 +7,7 @@
 //! were `/`, and the mount then targets the opened fd through
 //! `/proc/self/fd/N`, not the path: what we checked is what we mount on.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
@@ -63,44 +63,46 @@ pub fn open_path(root: &impl AsFd, path: &Path) -> nix::Result<OwnedFd> {
 /// Creates every missing directory of `path` inside `root` and returns an
 /// `O_PATH` fd of the last one.
 pub fn mkdir_all(root: &impl AsFd, path: &Path, mode: Mode) -> nix::Result<OwnedFd> {
-    // Most destinations exist already (an image has /proc, /dev, /sys; /dev
-    // is a fresh tmpfs only once): one openat2 of the whole path, resolved
-    // inside the root as every step below is, answers then. Only a missing
-    // component sends us down the walk that creates it.
-    match openat2_retry(
-        root.as_fd(),
-        &relative(path),
-        how(OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()),
-    ) {
+    mkdir_rel(root.as_fd(), &relative(path), mode)
+}
+
+/// [`mkdir_all`] of `rel`, relative to the root. Most destinations exist
+/// already (an image has /proc, /dev and /sys): one openat2 of the whole
+/// path answers then. On ENOENT the parent is made the same way (so only
+/// the missing tail is walked), then the last component inside it: mkdirat
+/// creates a name inside an fd resolved in the root (an existing symlink
+/// there is EEXIST, never followed), and the whole path is resolved from
+/// the root again, so a symlink or `..` component stays inside the root.
+fn mkdir_rel(root: BorrowedFd<'_>, rel: &Path, mode: Mode) -> nix::Result<OwnedFd> {
+    let open_dir = |p: &Path| {
+        openat2_retry(
+            root,
+            p,
+            how(OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()),
+        )
+    };
+    match open_dir(rel) {
         Err(Errno::ENOENT) => {}
         done => return done,
     }
-    let mut dir = openat2_retry(
-        root.as_fd(),
-        Path::new("."),
-        how(OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()),
-    )?;
-    let mut so_far = PathBuf::new();
-    for comp in relative(path).components() {
-        let name = comp.as_os_str();
-        if name == "." {
-            continue;
-        }
-        // mkdirat creates `name` inside `dir` (an existing symlink there is
-        // EEXIST, never followed); then the path so far is resolved from the
-        // root again, so a symlink or `..` component stays inside the root.
+    let mut components = rel.components();
+    let Some(last) = components.next_back() else {
+        return Err(Errno::ENOENT);
+    };
+    let parent = components.as_path();
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let dir = mkdir_rel(root, parent, mode)?;
+    if let Component::Normal(name) = last {
         match mkdirat(dir.as_fd(), name, mode) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(e),
         }
-        so_far.push(name);
-        dir = openat2_retry(
-            root.as_fd(),
-            &so_far,
-            how(OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()),
-        )?;
     }
-    Ok(dir)
+    open_dir(rel)
 }
 
 /// Creates an empty regular file at `path` inside `root` (for a bind mount
@@ -162,5 +164,29 @@ mod tests {
         // A symlink inside the root is followed inside the root.
         mkdir_all(&rootfd, Path::new("/in/y"), mode).unwrap();
         assert!(root.join("real/y").is_dir());
+    }
+
+    #[test]
+    fn only_the_missing_tail_is_made() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let rootfd = fs::File::open(root).unwrap();
+        let mode = Mode::from_bits_truncate(0o755);
+        mkdir_all(&rootfd, Path::new("/a/b/c"), mode).unwrap();
+        assert!(root.join("a/b/c").is_dir());
+        // Existing: the same directory comes back, nothing else appears.
+        let fd = mkdir_all(&rootfd, Path::new("/a/b"), mode).unwrap();
+        let seen = fs::read_link(fd_path(&fd)).unwrap();
+        assert_eq!(seen, root.join("a/b"));
+        // A trailing `..` names the parent of what it follows, made if missing.
+        let fd = mkdir_all(&rootfd, Path::new("/d/e/.."), mode).unwrap();
+        assert_eq!(fs::read_link(fd_path(&fd)).unwrap(), root.join("d"));
+        assert!(root.join("d/e").is_dir());
+        // A file in the way is an error, not replaced.
+        fs::write(root.join("f"), "").unwrap();
+        assert_eq!(
+            mkdir_all(&rootfd, Path::new("/f/g"), mode).unwrap_err(),
+            Errno::ENOTDIR
+        );
     }
 }
