@@ -132,26 +132,26 @@ impl Runtime {
         rollback.init_pid = Some(first_pid);
         rollback.direct_child = true;
         super::fault::point("create:after-clone");
-        rollback.poststop = Some((
-            spec.hooks.poststop.clone(),
-            hook_state(&spec, &opts.id, "stopped", first_pid),
-        ));
         if cgroup.systemd_unit().is_some() {
             // The init waits for step 1, so nothing has run outside yet.
             make_cgroup(&cgroup, &spec, Some(first_pid), rootless, &mut rollback)?;
         }
+        // Step 1 at once: the init waits for it, and what follows here is
+        // bookkeeping that runs beside the init's setup (the first writes
+        // to memory after the fork are copy-on-write faults, ~0.4 ms here).
+        self.go_ahead(&plan, &parent_end, first_pid, joining, &mut rollback)?;
+        // Armed once the init may run anything: before step 1 it ran nothing
+        // a poststop hook would have to clean up after.
+        rollback.poststop = Some((
+            spec.hooks.poststop.clone(),
+            hook_state(&spec, &opts.id, "stopped", first_pid),
+        ));
         drop(init_end);
         drop(fifo);
         drop(console);
         drop(idmapped);
         drop(trampoline);
-        let init_pid = self.drive_init(
-            &plan,
-            &parent_end,
-            (first_pid, joining),
-            &mut rollback,
-            &spec,
-        )?;
+        let init_pid = self.drive_init(&plan, &parent_end, first_pid, &mut rollback, &spec)?;
 
         let init_start_time = procfs::stat(&self.proc_root, init_pid)
             .filter(|s| s.alive())
@@ -181,33 +181,43 @@ impl Runtime {
         Ok(init_pid)
     }
 
-    /// Steps 1-8 on the parent's side. Returns the pid of the real init.
-    fn drive_init(
+    /// Step 1: into the cgroups the init was not born in and did not join
+    /// itself at step 0 (`fork_in_cgroup`), before it does anything, so that
+    /// all it forks stays inside; id maps if clone made a user namespace.
+    fn go_ahead(
         &self,
         plan: &InitPlan,
         chan: &Channel,
-        (first_pid, joining): (i32, super::Joining),
+        first_pid: i32,
+        joining: super::Joining,
         rollback: &mut Rollback,
-        spec: &capsa_spec::ValidSpec,
-    ) -> Result<i32, Error> {
-        let ns = &plan.namespaces;
-        // Step 1: into the cgroups the init was not born in and did not join
-        // itself at step 0 (`fork_in_cgroup`), before it does anything, so
-        // that all it forks stays inside; id maps if clone made a user
-        // namespace.
+    ) -> Result<(), Error> {
         rollback
             .cgroup
             .as_ref()
             .map(|c| joining.finish(c, first_pid))
             .transpose()?;
         super::fault::point("create:after-cgroup-join");
-        if ns
+        if plan
+            .namespaces
             .clone_flags
             .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
         {
             self.write_id_maps(first_pid, plan)?;
         }
         chan.send(&Msg::Continue)?;
+        Ok(())
+    }
+
+    /// Steps 2-8 on the parent's side. Returns the pid of the real init.
+    fn drive_init(
+        &self,
+        plan: &InitPlan,
+        chan: &Channel,
+        first_pid: i32,
+        rollback: &mut Rollback,
+        spec: &capsa_spec::ValidSpec,
+    ) -> Result<i32, Error> {
         let mut init_pid = first_pid;
         loop {
             let (msg, fd) = chan.recv_with_fd("the container init's setup")?;
