@@ -27,10 +27,26 @@ impl ContainerCgroup {
     /// [`ContainerCgroup::remove`] deletes them and only them, parents
     /// included. If it fails part-way, it removes what it made.
     pub fn create(&self) -> Result<(), CgroupError> {
+        self.create_where(|_| true)
+    }
+
+    /// [`ContainerCgroup::create`] of the cgroup2 hierarchy alone (where a
+    /// child is to be cloned into it, before the v1 ones are made).
+    pub fn create_v2(&self) -> Result<(), CgroupError> {
+        self.create_where(|h| h.is_v2)
+    }
+
+    /// [`ContainerCgroup::create`] of the v1 hierarchies alone.
+    pub fn create_v1(&self) -> Result<(), CgroupError> {
+        self.create_where(|h| !h.is_v2)
+    }
+
+    fn create_where(&self, pick: impl Fn(&HierarchyDir) -> bool) -> Result<(), CgroupError> {
         let mut made = Vec::new();
         let result = self
             .hierarchies
             .iter()
+            .filter(|h| pick(h))
             .try_for_each(|h| create_in(h, &mut made));
         if let Err(error) = result {
             for dir in made.iter().rev() {

@@ -49,12 +49,23 @@ impl ContainerCgroup {
     /// Opens what a fork needs to start inside this cgroup; `None` for the
     /// systemd driver. The directories must exist (`create` made them).
     pub fn open_entry(&self) -> Result<Option<Entry>, CgroupError> {
+        self.open_entry_where(true)
+    }
+
+    /// [`ContainerCgroup::open_entry`] without the v1 part: for a child
+    /// forked before the v1 directories exist, which joins them later
+    /// itself (`open_entry` then).
+    pub fn open_entry_v2(&self) -> Result<Option<Entry>, CgroupError> {
+        self.open_entry_where(false)
+    }
+
+    fn open_entry_where(&self, with_v1: bool) -> Result<Option<Entry>, CgroupError> {
         if self.systemd.is_some() {
             return Ok(None);
         }
         let mut v2_dir = None;
         let mut v1_tasks = Vec::new();
-        for h in &self.hierarchies {
+        for h in self.hierarchies.iter().filter(|h| with_v1 || h.is_v2) {
             let (path, flags) = if h.is_v2 {
                 (h.dir.clone(), OFlag::O_RDONLY | OFlag::O_DIRECTORY)
             } else {

@@ -118,8 +118,16 @@ pub(crate) fn run(plan: &InitPlan, mut io: InitIo) -> ! {
 }
 
 fn setup_and_exec(plan: &InitPlan, io: &mut InitIo) -> Result<Infallible, InitFailure> {
-    // Step 0: into the container's v1 cgroups before anything else.
-    join_cgroup(std::mem::take(&mut io.cgroup_join))?;
+    // Step 0: into the container's v1 cgroups before anything else; or,
+    // where the parent makes the cgroup meanwhile, first our namespaces
+    // (`early_unshare`; nothing of the container runs before we join).
+    let early = plan.namespaces.early_unshare;
+    if early.is_empty() {
+        join_cgroup(std::mem::take(&mut io.cgroup_join))?;
+    } else {
+        nix::sched::unshare(early)
+            .step("namespaces", || format!("unshare namespaces {early:?}"))?;
+    }
     // Modes of the device nodes and directories we create are exact; the
     // process's own umask is set just before exec.
     umask(Mode::empty());
@@ -127,6 +135,16 @@ fn setup_and_exec(plan: &InitPlan, io: &mut InitIo) -> Result<Infallible, InitFa
     io.chan
         .expect(&Msg::Continue, "the parent's go-ahead")
         .map_err(|e| failure("start", e))?;
+    if !early.is_empty() {
+        // The v1 directories exist now (step 1); the cgroup2 one we were
+        // born in. Nothing for the systemd driver, whose unit holds us.
+        let entry = plan.cgroup.open_entry().map_err(|e| failure("cgroup", e))?;
+        join_cgroup(
+            entry
+                .map(crate::cgroups::Entry::into_self_join)
+                .unwrap_or_default(),
+        )?;
+    }
     // Non-dumpable from here on (see `set_dumpable`). Not earlier: until this
     // go-ahead the parent may still be writing the id maps of a user
     // namespace made at clone, which a rootless parent could not do to a

@@ -83,9 +83,15 @@ impl Runtime {
                 .map_err(Error::sys(format!("chmod {}", notify_dir.display())))?;
         }
         rollback.dir().record_cgroup(&cgroup)?; // for `delete --force` if we die
-                                                // systemd makes its unit around the init's pid: after the clone.
-        if cgroup.systemd_unit().is_none() {
-            make_cgroup(&cgroup, &spec, None, rootless, &mut rollback)?;
+                                                // systemd makes its unit around the init's pid: after the clone. With
+                                                // namespaces the init makes itself at once (`early_unshare`), the
+                                                // cgroup is made while it does, after the clone: only a cgroup2
+                                                // directory, which the init is cloned into, must exist before.
+        let ours = cgroup.systemd_unit().is_none();
+        let early = !plan.namespaces.early_unshare.is_empty();
+        if ours {
+            let part = if early { Part::Dir2 } else { Part::All };
+            make_cgroup(&cgroup, &spec, None, rootless, &mut rollback, part)?;
         }
         super::fault::point("create:before-fifo");
         let fifo = make_fifo(&rollback.dir().fifo_path())?;
@@ -101,12 +107,12 @@ impl Runtime {
             .map_err(Error::sys("connect to the console socket"))?;
 
         let lock_fd = rollback.dir().lock_fd();
-        // With systemd the cgroup is made around the init's pid, after it.
-        let made = rollback
-            .cgroup
-            .as_ref()
-            .filter(|c| c.systemd_unit().is_none());
-        let mut entry = made.map(|c| c.open_entry()).transpose()?.flatten();
+        let mut entry = match (ours, early) {
+            (false, _) => None,
+            (true, false) => cgroup.open_entry()?,
+            // The init joins the v1 hierarchies once they exist (step 2).
+            (true, true) => cgroup.open_entry_v2()?,
+        };
         let (forked, joining) = super::fork_in_cgroup(
             plan.namespaces.clone_flags.bits(),
             entry.as_ref(),
@@ -132,9 +138,13 @@ impl Runtime {
         rollback.init_pid = Some(first_pid);
         rollback.direct_child = true;
         super::fault::point("create:after-clone");
-        if cgroup.systemd_unit().is_some() {
+        if !ours {
             // The init waits for step 1, so nothing has run outside yet.
-            make_cgroup(&cgroup, &spec, Some(first_pid), rootless, &mut rollback)?;
+            let pid = Some(first_pid);
+            make_cgroup(&cgroup, &spec, pid, rootless, &mut rollback, Part::All)?;
+        } else if early {
+            // Meanwhile the init makes its namespaces; it waits for step 1.
+            make_cgroup(&cgroup, &spec, None, rootless, &mut rollback, Part::Rest)?;
         }
         // Step 1 at once: the init waits for it, and what follows here is
         // bookkeeping that runs beside the init's setup (the first writes
@@ -293,15 +303,26 @@ impl Runtime {
     }
 }
 
+/// Which part of the cgroup [`make_cgroup`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    All,
+    /// The cgroup2 directory alone, before the clone into it.
+    Dir2,
+    /// What `Dir2` left: the v1 directories, device rules and resources.
+    Rest,
+}
+
 /// Makes the container's cgroup (for systemd, first its unit holding
 /// `pid`), arming the rollback to remove it, and writes the device rules and
-/// resources.
+/// resources; or the `part` of that.
 fn make_cgroup(
     cgroup: &crate::cgroups::ContainerCgroup,
     spec: &capsa_spec::ValidSpec,
     pid: Option<i32>,
     rootless: bool,
     rollback: &mut Rollback,
+    part: Part,
 ) -> Result<(), Error> {
     if let Some(pid) = pid {
         // Armed once the unit is ours: a unit that existed (and that
@@ -309,8 +330,16 @@ fn make_cgroup(
         cgroup.start_unit(pid, spec.linux.resources.as_ref())?;
         rollback.cgroup = Some(cgroup.clone());
     }
-    cgroup.create()?;
+    match part {
+        Part::All => cgroup.create()?,
+        Part::Dir2 => cgroup.create_v2()?,
+        Part::Rest => cgroup.create_v1()?,
+    }
+    // (Again after `Rest`: the copy must list every directory made.)
     rollback.cgroup = Some(cgroup.clone());
+    if part == Part::Dir2 {
+        return Ok(());
+    }
     // Without privileges device rules cannot be set (rootless: the user
     // namespace's device access is the kernel's own limit).
     if !rootless {

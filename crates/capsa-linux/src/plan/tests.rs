@@ -52,16 +52,27 @@ fn build_ns(namespaces: serde_json::Value) -> NamespacePlan {
 }
 
 #[test]
-fn new_namespaces_are_made_by_the_clone_except_cgroup() {
+fn new_namespaces_are_made_by_the_clone_and_at_once_by_the_init() {
     let ns = build_ns(
         serde_json::json!([{"type": "pid"}, {"type": "network"}, {"type": "mount"}, {"type": "cgroup"}]),
     );
+    assert_eq!(ns.clone_flags, CloneFlags::CLONE_NEWPID);
     assert_eq!(
-        ns.clone_flags,
-        CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS
+        ns.early_unshare,
+        CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS
     );
     assert_eq!(ns.unshare_flags, CloneFlags::CLONE_NEWCGROUP);
     assert!(!ns.fork_after && !ns.unshare_user && ns.own_pid_ns && ns.new_cgroup_ns);
+}
+
+#[test]
+fn with_a_new_user_namespace_the_clone_makes_them_all() {
+    let ns = build_ns(serde_json::json!([{"type": "user"}, {"type": "pid"}, {"type": "network"}]));
+    assert_eq!(
+        ns.clone_flags,
+        CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNET
+    );
+    assert!(ns.early_unshare.is_empty());
 }
 
 #[test]
