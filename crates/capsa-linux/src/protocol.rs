@@ -12,12 +12,15 @@
 //!  parent (capsa create)                      container init
 //!  ─────────────────────                      ──────────────
 //!  clone(CLONE_NEW* of the plan) ───────────▶ [0] join its v1 cgroups by
-//!  (cgroup2: born inside, CLONE_INTO_CGROUP)      itself (`cgroups/entry.rs`),
-//!                                                 then wait
-//!  [1] put the child in the cgroups it
-//!      was not born in and did not join,
-//!      write uid/gid maps if it made a
-//!      user namespace at clone
+//!  (cgroup2: born inside, CLONE_INTO_CGROUP)      itself (`cgroups/entry.rs`);
+//!                                                 or, with `early_unshare`,
+//!                                                 unshare those namespaces
+//!                                                 (v1 joined at [2]); wait
+//!  [1] (with `early_unshare`: make the
+//!      cgroup meanwhile) put the child in
+//!      the cgroups it was not born in and
+//!      does not join, write uid/gid maps
+//!      if it made a user namespace at clone
 //!      ── Continue ───────────────────────▶   [2] join namespaces by path,
 //!                                                 unshare the rest
 //!                                             [3] if it made a user namespace

@@ -1,5 +1,7 @@
 //! Steps 2-4: the init joins namespaces by path and creates the ones clone(2)
-//! could not, in the order the kernel needs.
+//! could not, in the order the kernel needs. (In the simplest case, nothing
+//! joined and no user namespace, the clone makes only the pid namespace and
+//! the init has made the others at step 0: `NamespacePlan::early_unshare`.)
 //!
 //! 1. setns into every namespace given by path, the user namespace first:
 //!    once in it we hold capabilities over the namespaces it owns.

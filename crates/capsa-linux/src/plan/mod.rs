@@ -519,7 +519,8 @@ pub(crate) fn clone_flag(kind: NamespaceKind) -> CloneFlags {
 }
 
 /// Chooses between the fast path (every new namespace made by the one clone
-/// that makes the init) and the general one (join by path, then unshare, then
+/// that makes the init, or by the init right after it: `early_unshare`) and
+/// the general one (join by path, then unshare, then
 /// fork once more where pid or time namespaces need it).
 fn namespaces(spec: &ValidSpec) -> NamespacePlan {
     let linux = &spec.linux;
