@@ -82,11 +82,12 @@ impl Runtime {
             fs::set_permissions(&notify_dir, fs::Permissions::from_mode(0o755))
                 .map_err(Error::sys(format!("chmod {}", notify_dir.display())))?;
         }
-        rollback.dir().record_cgroup(&cgroup)?; // for `delete --force` if we die
-                                                // systemd makes its unit around the init's pid: after the clone. With
-                                                // namespaces the init makes itself at once (`early_unshare`), the
-                                                // cgroup is made while it does, after the clone: only a cgroup2
-                                                // directory, which the init is cloned into, must exist before.
+        // Recorded for `delete --force`, should we die before state.json.
+        rollback.dir().record_cgroup(&cgroup)?;
+        // systemd makes its unit around the init's pid: after the clone. With
+        // the namespaces the init makes itself at once (`early_unshare`), the
+        // cgroup is made while it does, after the clone: only a cgroup2
+        // directory, which the init is cloned into, must exist before.
         let ours = cgroup.systemd_unit().is_none();
         let early = !plan.namespaces.early_unshare.is_empty();
         if ours {
