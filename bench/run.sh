@@ -152,6 +152,21 @@ fi
 capsa=$(realpath "$capsa")
 [[ -x $capsa ]] || die "no capsa binary at $capsa"
 
+# How current the hot-code link order is (scripts/build-release.sh): the share
+# of crates/capsa/link-order.txt's names that the binary still has. Code and
+# dependency changes make names go stale, and RSS creeps up; regenerate with
+# bench/hot-order.sh when this falls.
+symbols=$(dirname "$capsa")/capsa-symbols
+order=$repo/crates/capsa/link-order.txt
+if [[ -r $symbols && -r $order ]] && command -v nm >/dev/null; then
+    found=$(nm --defined-only "$symbols" 2>/dev/null | awk '{print $NF}' | sort -u |
+        comm -12 - <(sort -u "$order") | wc -l)
+    notes+=("link order: $found of $(wc -l <"$order") names of crates/capsa/link-order.txt are in this capsa (bench/hot-order.sh regenerates it)")
+    say "${notes[-1]}"
+else
+    notes+=("link order: not checked (no $symbols next to the binary)")
+fi
+
 # --- the bundle ---------------------------------------------------------------
 # State roots and the bundle live on tmpfs, as /run does on a usual host
 # (here /run and /tmp are on the root disk).
