@@ -4,6 +4,7 @@
 //! container's state-dir lock for its whole run.
 
 mod create;
+mod create_cgroup;
 mod delete;
 mod events;
 mod exec;
