@@ -331,3 +331,51 @@ fn kill_all_reaches_processes_in_nested_cgroups() {
     ctx.delete(&id).assert_silent_success();
     ctx.assert_nothing_left(&id, &b);
 }
+
+/// On any host: the created init and an exec'd process are in the container's
+/// cgroup in every hierarchy the host has (each v1 controller, a named one such
+/// as `name=systemd`, and cgroup2, the unified hierarchy of a hybrid host
+/// included), whichever way they got there (capsa: born in cgroup2, joining v1
+/// itself, `cgroups/entry.rs`; runc: `cgroup.procs` writes).
+#[test]
+fn init_and_exec_are_in_the_container_cgroup_in_every_hierarchy() {
+    let ctx = Ctx::new();
+    let (id, b) = created(&ctx, "cg-every", json!({}));
+    let init = state_pid(&ctx.state(&id));
+    let want = b.cgroup_path();
+    let hierarchies = proc_cgroups(std::process::id()).len();
+    let check = |pid: u32, who: &str| {
+        let lines = proc_cgroups(pid);
+        assert_eq!(
+            lines.len(),
+            hierarchies,
+            "{who} {pid}: not every hierarchy of the host in its /proc/<pid>/cgroup"
+        );
+        for l in &lines {
+            assert_eq!(
+                l.path, want,
+                "{who} {pid} is not in the container's cgroup in hierarchy {}:{} ({})",
+                l.hierarchy, l.controllers, l.path
+            );
+        }
+    };
+    check(init, "the created init");
+    let pid_file = ctx.base().join("exec.pid");
+    ctx.cmd(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().expect("UTF-8 path"),
+        &id,
+        "sleep",
+        "1000",
+    ])
+    .assert_success();
+    let pid: u32 = fs::read_to_string(&pid_file)
+        .expect("the exec pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    check(pid, "the exec'd process");
+    finish(&ctx, &id, &b);
+}
