@@ -4,7 +4,8 @@
 //!
 //! The v2 tests need a pure cgroup v2 host: on this project's v1 hybrid
 //! machines they print a loud SKIPPED line and return; they run in the VM of
-//! `integration_test/vm/run-tests.sh`. `ps` and `kill --all` run on both.
+//! `integration_test/vm/run-tests.sh`. `ps`, `kill --all` and the placement
+//! of the init and an exec'd process in every hierarchy run on both.
 //! They pass against runc 1.1.5 except where `capsa_only` says so.
 
 use std::fs;
