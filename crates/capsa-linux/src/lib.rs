@@ -42,7 +42,7 @@ use std::path::PathBuf;
 pub use error::Error;
 pub use lifecycle::{
     parse_signal, ContainerStatus, Event, EventKind, EventStream, ExecOptions, ExecOverrides,
-    ExecProcess, StateReport,
+    ExecProcess, Held, StateReport,
 };
 pub use plan::{Console, CreateOptions};
 

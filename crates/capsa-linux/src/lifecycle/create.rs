@@ -13,7 +13,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::create_cgroup::{make_cgroup, Part};
-use super::{hook_state, run_hooks, Rollback};
+use super::{hook_state, run_hooks, Held, Rollback};
 use crate::cgroups::{CgroupHost, Entry};
 use crate::error::Error;
 use crate::exe_guard;
@@ -28,6 +28,14 @@ impl Runtime {
     /// leaves its init blocked before the user's program, as the runtime
     /// spec's `create` says. Returns the init's host pid.
     pub fn create(&self, opts: &CreateOptions) -> Result<i32, Error> {
+        self.create_held(opts).map(|held| held.pid())
+    }
+
+    /// [`Runtime::create`], keeping the container's state dir locked and its
+    /// state in memory, for [`Runtime::start_held`] in the same process
+    /// (`run`): no other command acts on it in between, and start need not
+    /// read back what create just wrote.
+    pub fn create_held(&self, opts: &CreateOptions) -> Result<Held, Error> {
         validate_id(&opts.id)?;
         let mut spec = capsa_spec::load(&opts.bundle)?;
         let notify_dir = self.state.notify_dir_of(&opts.id);
@@ -189,8 +197,10 @@ impl Runtime {
             write_pid_file(pid_file, init_pid)?;
         }
         super::fault::point("create:after-state");
-        rollback.disarm();
-        Ok(init_pid)
+        Ok(Held {
+            dir: rollback.disarm(),
+            state,
+        })
     }
 
     /// Step 1: into the cgroups the init was not born in and did not join

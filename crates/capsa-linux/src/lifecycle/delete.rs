@@ -36,6 +36,17 @@ impl Runtime {
         Ok(self.destroy(dir, &st, status != ContainerStatus::Stopped))
     }
 
+    /// Deletes a container whose init this process saw exit (`run`, with
+    /// the state [`Runtime::start_held`] returned), without reading the
+    /// state back. Gone already (another `delete`): nothing to do.
+    pub fn delete_stopped(&self, st: &ContainerState) -> Result<Vec<String>, Error> {
+        match self.state.open(&st.id) {
+            Err(StateError::NotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+            Ok(dir) => Ok(self.destroy(dir, st, false)),
+        }
+    }
+
     /// Kills (when `kill_first`), waits, runs poststop hooks, removes the
     /// cgroup and the state dir. Cleanup carries on past errors, which are
     /// returned as warnings: a half-deleted container is worse.

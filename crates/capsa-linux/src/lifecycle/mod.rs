@@ -33,7 +33,7 @@ pub use query::{ContainerStatus, StateReport};
 
 use crate::cgroups::{CgroupError, ContainerCgroup, Entry};
 use crate::error::Error;
-use crate::state::ContainerDir;
+use crate::state::{ContainerDir, ContainerState};
 use crate::{hooks, procfs, sys};
 
 pub(crate) fn now_rfc3339() -> String {
@@ -96,6 +96,25 @@ pub(crate) fn run_hooks_warn(kind: &'static str, list: &[Hook], state: &str) -> 
     warnings
 }
 
+/// A container [`crate::Runtime::create_held`] made, its state dir still
+/// locked by this process and its state in memory.
+pub struct Held {
+    pub(crate) dir: ContainerDir,
+    pub(crate) state: ContainerState,
+}
+
+impl Held {
+    /// The init's host pid.
+    pub fn pid(&self) -> i32 {
+        self.state.init_pid
+    }
+
+    /// The container's id.
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+}
+
 /// Undoes a failed `create`: kills and reaps the init, removes the cgroup
 /// and the state dir. Disarmed once create succeeded.
 pub(crate) struct Rollback {
@@ -126,11 +145,13 @@ impl Rollback {
         self.dir.as_ref().expect("rollback used after disarm")
     }
 
-    pub fn disarm(mut self) {
-        self.dir = None;
+    /// Create succeeded: nothing is undone, and the state dir (still
+    /// locked) goes back to the caller.
+    pub fn disarm(mut self) -> ContainerDir {
         self.cgroup = None;
         self.init_pid = None;
         self.poststop = None;
+        self.dir.take().expect("rollback disarmed twice")
     }
 }
 

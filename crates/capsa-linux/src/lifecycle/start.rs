@@ -15,7 +15,7 @@ use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
-use super::{hook_state, run_hooks, run_hooks_warn, ContainerStatus};
+use super::{hook_state, run_hooks, run_hooks_warn, ContainerStatus, Held};
 use crate::error::Error;
 use crate::state::{ContainerDir, ContainerState};
 use crate::{sys, Runtime};
@@ -44,6 +44,29 @@ impl Runtime {
                 status: status.to_string(),
             });
         }
+        self.start_loaded(dir, &st, notify_socket)
+    }
+
+    /// `start_notify` of a container this process created and still holds
+    /// (`run`): it is `created` (its lock was never released), so its state
+    /// is not read back. Returns the state for [`Runtime::delete_stopped`].
+    pub fn start_held(
+        &self,
+        held: Held,
+        notify_socket: Option<&std::path::Path>,
+    ) -> Result<(Vec<String>, ContainerState), Error> {
+        let warnings = self.start_loaded(held.dir, &held.state, notify_socket)?;
+        Ok((warnings, held.state))
+    }
+
+    /// `start` from the point where the container is known to be `created`.
+    fn start_loaded(
+        &self,
+        dir: ContainerDir,
+        st: &ContainerState,
+        notify_socket: Option<&std::path::Path>,
+    ) -> Result<Vec<String>, Error> {
+        let id = st.id.as_str();
         if st.spec.process.is_none() {
             return Err(Error::NoProcess { id: id.to_string() });
         }
@@ -55,7 +78,7 @@ impl Runtime {
         if let Err(e) = run_hooks("prestart", &st.spec.hooks.prestart, &created) {
             // The container must not run: remove it, as if it was never
             // created (the spec's "stop the container" and delete).
-            self.destroy(dir, &st, true);
+            self.destroy(dir, st, true);
             return Err(e);
         }
         let notify = match notify_socket {
@@ -64,7 +87,7 @@ impl Runtime {
             }
             _ => None,
         };
-        if let Err(e) = release_init(&dir, &st, &pidfd) {
+        if let Err(e) = release_init(&dir, st, &pidfd) {
             // A startContainer hook or the exec failed: the spec says stop the
             // container. The init is exiting already; make sure it is gone
             // before we report, so `state` then says `stopped`.

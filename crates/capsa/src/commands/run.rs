@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-use capsa_linux::Runtime;
+use capsa_linux::state::ContainerState;
+use capsa_linux::{Held, Runtime};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -28,7 +29,6 @@ const FORWARDED: &[Signal] = &[
 
 pub fn run(rt: &Runtime, a: RunArgs, logger: &Logger) -> CommandResult {
     let mut opts = create_options(&a.create)?;
-    let id = opts.id.clone();
     // In the foreground without --console-socket, a terminal is relayed by us.
     let relay = if !a.detach && opts.console.is_none() {
         let (ours, theirs) = tty::console_pair()?;
@@ -45,9 +45,10 @@ pub fn run(rt: &Runtime, a: RunArgs, logger: &Logger) -> CommandResult {
             source: e.into(),
         })?;
     }
-    let init = rt.create(&opts)?;
+    let held = rt.create_held(&opts)?;
+    let init = held.pid();
     if a.detach {
-        return start_or_delete(rt, &id, logger).map(|_| ExitCode::SUCCESS);
+        return start_or_delete(rt, held, logger).map(|_| ExitCode::SUCCESS);
     }
     let master = match &relay {
         Some(sock) => tty::take_master(sock)?,
@@ -56,29 +57,36 @@ pub fn run(rt: &Runtime, a: RunArgs, logger: &Logger) -> CommandResult {
     // Block the signals before start: a SIGCHLD that arrives before we read
     // the signalfd stays pending instead of being lost.
     let sfd = block_forwarded_signals()?;
-    start_or_delete(rt, &id, logger)?;
+    let state = start_or_delete(rt, held, logger)?;
     let code = match master {
         Some(master) => tty::relay(master, init, &sfd)?,
         None => wait_for(init, &sfd)?,
     };
     if !a.keep {
-        for w in rt.delete(&id, true)? {
+        // The init has exited (we waited for it): delete what start left us.
+        for w in rt.delete_stopped(&state)? {
             logger.warn(&w);
         }
     }
     Ok(ExitCode::from(code))
 }
 
-fn start_or_delete(rt: &Runtime, id: &str, logger: &Logger) -> Result<(), CommandError> {
-    match rt.start_notify(id, super::lifecycle::notify_socket().as_deref()) {
-        Ok(warnings) => {
+/// Starts the container `create_held` left us; if that fails, deletes it.
+fn start_or_delete(
+    rt: &Runtime,
+    held: Held,
+    logger: &Logger,
+) -> Result<ContainerState, CommandError> {
+    let id = held.id().to_string();
+    match rt.start_held(held, super::lifecycle::notify_socket().as_deref()) {
+        Ok((warnings, state)) => {
             for w in warnings {
                 logger.warn(&w);
             }
-            Ok(())
+            Ok(state)
         }
         Err(e) => {
-            let _ = rt.delete(id, true);
+            let _ = rt.delete(&id, true);
             Err(e.into())
         }
     }
