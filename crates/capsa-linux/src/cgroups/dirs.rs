@@ -65,7 +65,16 @@ impl ContainerCgroup {
 
     /// Moves process `pid` into the container's cgroup in every hierarchy.
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
-        for hierarchy in &self.hierarchies {
+        self.add_process_where(pid, |_| true)
+    }
+
+    /// [`ContainerCgroup::add_process`] in the hierarchies `pick` chooses.
+    pub(super) fn add_process_where(
+        &self,
+        pid: i32,
+        pick: impl Fn(&HierarchyDir) -> bool,
+    ) -> Result<(), CgroupError> {
+        for hierarchy in self.hierarchies.iter().filter(|h| pick(h)) {
             let path = hierarchy.dir.join("cgroup.procs");
             write_file(&path, &pid.to_string()).map_err(|source| CgroupError::AddProcess {
                 pid,

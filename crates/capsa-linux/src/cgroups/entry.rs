@@ -49,23 +49,36 @@ impl ContainerCgroup {
     /// Opens what a fork needs to start inside this cgroup; `None` for the
     /// systemd driver. The directories must exist (`create` made them).
     pub fn open_entry(&self) -> Result<Option<Entry>, CgroupError> {
-        self.open_entry_where(true)
+        self.open_entry_where(true, true)
     }
 
     /// [`ContainerCgroup::open_entry`] without the v1 part: for a child
     /// forked before the v1 directories exist, which joins them later
-    /// itself (`open_entry` then).
+    /// itself ([`ContainerCgroup::open_self_join`] then).
     pub fn open_entry_v2(&self) -> Result<Option<Entry>, CgroupError> {
-        self.open_entry_where(false)
+        self.open_entry_where(false, true)
     }
 
-    fn open_entry_where(&self, with_v1: bool) -> Result<Option<Entry>, CgroupError> {
+    /// The v1 part alone, opened by the child itself once the directories
+    /// exist; empty for the systemd driver, whose unit holds the child.
+    pub fn open_self_join(&self) -> Result<SelfJoin, CgroupError> {
+        Ok(self
+            .open_entry_where(true, false)?
+            .map(Entry::into_self_join)
+            .unwrap_or_default())
+    }
+
+    fn open_entry_where(&self, v1: bool, v2: bool) -> Result<Option<Entry>, CgroupError> {
         if self.systemd.is_some() {
             return Ok(None);
         }
         let mut v2_dir = None;
         let mut v1_tasks = Vec::new();
-        for h in self.hierarchies.iter().filter(|h| with_v1 || h.is_v2) {
+        for h in self
+            .hierarchies
+            .iter()
+            .filter(|h| if h.is_v2 { v2 } else { v1 })
+        {
             let (path, flags) = if h.is_v2 {
                 (h.dir.clone(), OFlag::O_RDONLY | OFlag::O_DIRECTORY)
             } else {
@@ -93,12 +106,7 @@ impl ContainerCgroup {
     /// that was not born there (the kernel refused clone3) and joins its v1
     /// hierarchies itself.
     pub fn add_process_v2(&self, pid: i32) -> Result<(), CgroupError> {
-        for h in self.hierarchies.iter().filter(|h| h.is_v2) {
-            let path = h.dir.join("cgroup.procs");
-            super::dirs::write_file(&path, &pid.to_string())
-                .map_err(|source| CgroupError::AddProcess { pid, path, source })?;
-        }
-        Ok(())
+        self.add_process_where(pid, |h| h.is_v2)
     }
 }
 

@@ -138,12 +138,11 @@ fn setup_and_exec(plan: &InitPlan, io: &mut InitIo) -> Result<Infallible, InitFa
     if !early.is_empty() {
         // The v1 directories exist now (step 1); the cgroup2 one we were
         // born in. Nothing for the systemd driver, whose unit holds us.
-        let entry = plan.cgroup.open_entry().map_err(|e| failure("cgroup", e))?;
-        join_cgroup(
-            entry
-                .map(crate::cgroups::Entry::into_self_join)
-                .unwrap_or_default(),
-        )?;
+        let join = plan
+            .cgroup
+            .open_self_join()
+            .map_err(|e| failure("cgroup", e))?;
+        join_cgroup(join)?;
     }
     // Non-dumpable from here on (see `set_dumpable`). Not earlier: until this
     // go-ahead the parent may still be writing the id maps of a user
