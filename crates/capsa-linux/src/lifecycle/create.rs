@@ -227,8 +227,7 @@ impl Runtime {
         {
             self.write_id_maps(first_pid, plan)?;
         }
-        chan.send(&Msg::Continue)?;
-        Ok(())
+        super::send_continue(chan)
     }
 
     /// Steps 2-8 on the parent's side. Returns the pid of the real init.

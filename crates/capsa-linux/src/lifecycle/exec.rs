@@ -166,7 +166,7 @@ impl Runtime {
             reap(child);
             return Err(e.into());
         }
-        parent_end.send(&Msg::Continue)?;
+        super::send_continue(&parent_end)?;
         let pid = match parent_end.recv("the exec process's pid") {
             Ok(Msg::Forked { pid }) => pid,
             Ok(Msg::Failed(f)) => {

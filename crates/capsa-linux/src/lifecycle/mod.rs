@@ -276,6 +276,21 @@ impl Joining {
     }
 }
 
+/// Sends `Continue` to a forked child that may have failed before it waits
+/// for it (step 0 of the init, E0 of an exec: the cgroup join, the early
+/// namespaces). If the child is gone, the send fails; its `Failed` report,
+/// still in the pipe, is then the error, not the broken pipe.
+pub(crate) fn send_continue(chan: &crate::protocol::Channel) -> Result<(), Error> {
+    use crate::protocol::Msg;
+    match chan.send(&Msg::Continue) {
+        Ok(()) => Ok(()),
+        Err(e) => match chan.recv("the child's report") {
+            Ok(Msg::Failed(f)) => Err(Error::Init(f)),
+            _ => Err(e.into()),
+        },
+    }
+}
+
 /// Forks a child with the namespace flags `flags`, inside the cgroup that
 /// `entry` opens: born in its cgroup2 directory with clone3(CLONE_INTO_CGROUP)
 /// where it has one, and left to join its v1 hierarchies itself (the caller
