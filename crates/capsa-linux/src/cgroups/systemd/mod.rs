@@ -300,10 +300,9 @@ impl ContainerCgroup {
                     m.reset_failed(&unit.unit);
                     retried = true;
                 }
-                Err(e) if e.is("org.freedesktop.systemd1.UnitExists") && is_slice => {
-                    tracing::debug!("{}: the slice exists already, reusing it", unit.unit);
-                    return Ok(());
-                }
+                // A slice that exists is someone else's (runc reuses one only
+                // when it is given no pid): taking it would have `delete`
+                // stop it, and everything under it.
                 Err(e) if e.is("org.freedesktop.systemd1.UnitExists") => {
                     return Err(CgroupError::SystemdUnitExists(unit.unit.clone()))
                 }
