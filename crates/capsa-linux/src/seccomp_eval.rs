@@ -54,18 +54,11 @@ impl SeccompData {
     }
 }
 
-/// `AUDIT_ARCH_*` of the architecture capsa runs on.
+/// `AUDIT_ARCH_*` of the architecture capsa runs on (x86_64's where capsa
+/// has no filters: nothing is evaluated there).
 pub fn native_audit_arch() -> u32 {
-    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-    const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
-    const AUDIT_ARCH_RISCV64: u32 = 0xc000_00f3;
-    if cfg!(target_arch = "aarch64") {
-        AUDIT_ARCH_AARCH64
-    } else if cfg!(target_arch = "riscv64") {
-        AUDIT_ARCH_RISCV64
-    } else {
-        AUDIT_ARCH_X86_64
-    }
+    use crate::seccomp::arch::Abi;
+    Abi::host().map_or(Abi::X86_64, |abis| abis[0]).audit_arch()
 }
 
 /// The return value (action and data) the kernel would give `data` with all
