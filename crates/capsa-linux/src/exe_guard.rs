@@ -5,8 +5,9 @@
 //! the host. Two things must then be impossible for the container:
 //!
 //! 1. *Reaching that process* through `/proc/<pid>/exe`, `/proc/<pid>/mem` or
-//!    ptrace while it sets up. The process makes itself non-dumpable first
-//!    thing (`sys::set_dumpable`, also CVE-2016-9962), which closes all three
+//!    ptrace while it sets up. The process makes itself non-dumpable at the
+//!    go-ahead, before any of the container exists (`init::set_dumpable`,
+//!    also CVE-2016-9962), which closes all three
 //!    to every process lacking CAP_SYS_PTRACE in the user namespace that owns
 //!    capsa's (the host's). A container in a user namespace can never hold
 //!    that; a container outside one holds it only if its capability sets say
@@ -123,10 +124,11 @@ fn notifies(spec: &ValidSpec) -> bool {
 }
 
 /// The calls the container process and the trampoline make after the
-/// filter is in: `execveat(fd, "", argv, envp, AT_EMPTY_PATH)` of the
-/// trampoline, its `fcntl(fd, F_SETFD, FD_CLOEXEC)`, `execve` of the program,
-/// and on failure `write` and `exit_group`. The fd is not known yet: two
-/// values stand for any.
+/// filter is in: `fcntl(fd, F_SETFD, 0)` of the report fd and
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)` of the trampoline
+/// (`sys::exec_through`), the trampoline's `fcntl(fd, F_SETFD, FD_CLOEXEC)`,
+/// `execve` of the program, and on failure `write` and `exit_group`. The fd
+/// is not known yet: two values stand for any.
 fn seccomp_lets_trampoline_run(programs: &[BpfProgram]) -> bool {
     if programs.is_empty() {
         return true;
@@ -137,10 +139,12 @@ fn seccomp_lets_trampoline_run(programs: &[BpfProgram]) -> bool {
             libc::SYS_execveat,
             [fd, 0, 0, 0, libc::AT_EMPTY_PATH as u64, 0],
         ));
-        calls.push((
-            libc::SYS_fcntl,
-            [fd, libc::F_SETFD as u64, libc::FD_CLOEXEC as u64, 0, 0, 0],
-        ));
+        for fd_flags in [0, libc::FD_CLOEXEC as u64] {
+            calls.push((
+                libc::SYS_fcntl,
+                [fd, libc::F_SETFD as u64, fd_flags, 0, 0, 0],
+            ));
+        }
         calls.push((libc::SYS_write, [fd, 0, 64, 0, 0, 0]));
     }
     calls.push((libc::SYS_execve, [0; 6]));
