@@ -102,6 +102,11 @@ impl ContainerCgroup {
         }))
     }
 
+    /// The cgroup lives in cgroup2 alone (a pure v2 host).
+    pub fn is_v2_only(&self) -> bool {
+        self.hierarchies.iter().all(|h| h.is_v2)
+    }
+
     /// Moves `pid` into the container's cgroup2 directory only: for a child
     /// that was not born there (the kernel refused clone3) and joins its v1
     /// hierarchies itself.

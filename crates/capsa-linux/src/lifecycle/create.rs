@@ -148,10 +148,16 @@ impl Runtime {
         rollback.init_pid = Some(first_pid);
         rollback.direct_child = true;
         super::fault::point("create:after-clone");
+        let mut joining = joining;
         if !ours {
             // The init waits for step 1, so nothing has run outside yet.
             let pid = Some(first_pid);
             make_cgroup(&cgroup, &spec, pid, rootless, &mut rollback, Part::All)?;
+            if cgroup.is_v2_only() {
+                // The unit was made around the pid: it is in its cgroup, and
+                // another write would only take the kernel's migration lock.
+                joining = super::Joining::Done;
+            }
         } else if early {
             // Meanwhile the init makes its namespaces; it waits for step 1.
             make_cgroup(&cgroup, &spec, None, rootless, &mut rollback, Part::Rest)?;
