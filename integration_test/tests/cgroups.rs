@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use capsa_integration_test::{
-    capsa_only, cgroup_mounts, host_cgroup_dir, loud, pid_alive, proc_cgroups, state_pid,
-    wait_until, Bundle, Ctx,
+    capsa_only, cgroup_mounts, host_cgroup_dir, host_cgroup_read, loud, pid_alive, proc_cgroups,
+    state_pid, wait_until, Bundle, Ctx,
 };
 use serde_json::{json, Value};
 
@@ -39,15 +39,10 @@ fn pure_v2(test: &str) -> bool {
     false
 }
 
-/// A file of the container's cgroup2 directory, trimmed.
+/// A file of the container's cgroup2 directory, trimmed (on a pure v2 host
+/// every controller resolves to the cgroup2 mount).
 fn v2_read(b: &Bundle, file: &str) -> String {
-    let path = Path::new("/sys/fs/cgroup")
-        .join(b.cgroup_path().trim_start_matches('/'))
-        .join(file);
-    fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .to_string()
+    host_cgroup_read("memory", b.cgroup_path(), file)
 }
 
 /// A created (not started) `sleep` container with `resources`.
@@ -214,8 +209,7 @@ fn v2_io_weight_and_hugetlb_with_its_reservation() {
                "hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MIB}]}),
     );
     // blkio's 10..1000 mapped onto io.weight's 1..10000 (BFQ keeps 500).
-    let (file, want) = if Path::new("/sys/fs/cgroup")
-        .join(b.cgroup_path().trim_start_matches('/'))
+    let (file, want) = if host_cgroup_dir("io", b.cgroup_path())
         .join("io.bfq.weight")
         .exists()
     {
