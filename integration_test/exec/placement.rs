@@ -10,7 +10,7 @@ use capsa_integration_test::{
     Ctx,
 };
 
-use crate::{cgroup_procs, exec_ok, exec_sh, field, finish, finish_running, running, WAIT};
+use crate::{cgroup_procs, exec_ok, exec_sh, field, finish_running, running, WAIT};
 
 #[test]
 fn exec_joins_the_container_namespaces_and_cgroup() {
@@ -65,7 +65,7 @@ fn exec_joins_the_container_namespaces_and_cgroup() {
     );
     assert_eq!(cgroup_procs(&b), BTreeSet::from([init, pid]));
 
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]

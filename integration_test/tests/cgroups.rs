@@ -54,11 +54,6 @@ fn created(ctx: &Ctx, prefix: &str, resources: Value) -> (String, Bundle) {
     (id, b)
 }
 
-fn finish(ctx: &Ctx, id: &str, b: &Bundle) {
-    ctx.delete_force(id).assert_silent_success();
-    ctx.assert_nothing_left(id, b);
-}
-
 #[test]
 fn v2_init_is_in_its_cgroup_with_the_controllers_enabled_above() {
     if !pure_v2("v2_init_is_in_its_cgroup_with_the_controllers_enabled_above") {
@@ -86,7 +81,7 @@ fn v2_init_is_in_its_cgroup_with_the_controllers_enabled_above() {
         );
     }
     assert_eq!(v2_read(&b, "pids.max"), "50");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 /// On v2, capsa clones the init and an exec'd process straight into the
@@ -133,7 +128,7 @@ fn v2_processes_are_born_in_the_cgroup() {
         2,
         "the init and the exec'd sleep: {procs}"
     );
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -168,7 +163,7 @@ fn v2_memory_limit_reservation_swap_and_unified_high() {
         .assert_silent_success();
     assert_eq!(v2_read(&b, "memory.max"), "max");
     assert_eq!(v2_read(&b, "memory.swap.max"), "max");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -193,7 +188,7 @@ fn v2_cpu_weight_max_burst_and_cpuset() {
         .assert_silent_success();
     assert_eq!(v2_read(&b, "cpu.weight"), "1");
     assert_eq!(v2_read(&b, "cpu.max"), "max 60000");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -220,7 +215,7 @@ fn v2_io_weight_and_hugetlb_with_its_reservation() {
     assert_eq!(v2_read(&b, file), want, "{file}");
     assert_eq!(v2_read(&b, "hugetlb.2MB.max"), (4 * MIB).to_string());
     assert_eq!(v2_read(&b, "hugetlb.2MB.rsvd.max"), (4 * MIB).to_string());
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -270,7 +265,7 @@ fn v2_pause_and_resume_go_through_cgroup_freeze() {
     assert_eq!(v2_read(&b, "cgroup.freeze"), "0");
     assert!(v2_read(&b, "cgroup.events").contains("frozen 0"));
     assert_eq!(ctx.status(&id), "running");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 /// A container with three processes, one of them moved by the host into a
@@ -309,7 +304,7 @@ fn ps_lists_the_processes_of_nested_cgroups() {
         .unwrap_or_else(|e| panic!("ps --format json is not a JSON list of pids ({e}):\n{out}"));
     listed.sort_unstable();
     assert_eq!(listed, pids, "ps --format json:\n{out}");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -372,5 +367,5 @@ fn init_and_exec_are_in_the_container_cgroup_in_every_hierarchy() {
         .parse()
         .expect("a pid");
     check(pid, "the exec'd process");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
