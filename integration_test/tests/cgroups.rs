@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use capsa_integration_test::{
     capsa_only, cgroup_mounts, host_cgroup_dir, host_cgroup_read, loud, pid_alive, proc_cgroups,
-    state_pid, wait_until, Bundle, Ctx,
+    read_pid_file, state_pid, wait_until, Bundle, Ctx,
 };
 use serde_json::{json, Value};
 
@@ -361,11 +361,7 @@ fn init_and_exec_are_in_the_container_cgroup_in_every_hierarchy() {
         "1000",
     ])
     .assert_success();
-    let pid: u32 = fs::read_to_string(&pid_file)
-        .expect("the exec pid file")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let pid = read_pid_file(&pid_file);
     check(pid, "the exec'd process");
     ctx.finish(&id, &b);
 }
