@@ -47,9 +47,8 @@ fn v2_read(b: &Bundle, file: &str) -> String {
 
 /// A created (not started) `sleep` container with `resources`.
 fn created(ctx: &Ctx, prefix: &str, resources: Value) -> (String, Bundle) {
-    let (id, mut b) = ctx.id_and_bundle(prefix);
+    let (id, mut b) = ctx.sleeper(prefix);
     b.set_resources(resources);
-    b.args(&["sleep", "1000"]);
     ctx.create(&b, &id).assert_silent_success();
     (id, b)
 }
@@ -95,8 +94,7 @@ fn v2_processes_are_born_in_the_cgroup() {
         return;
     }
     let ctx = Ctx::new();
-    let (id, mut b) = ctx.id_and_bundle("cg-born");
-    b.args(&["sleep", "1000"]);
+    let (id, b) = ctx.sleeper("cg-born");
     let log = ctx.base().join("debug.log");
     let log_arg = log.to_str().expect("UTF-8 path");
     ctx.cmd(&[
