@@ -6,7 +6,7 @@ use std::process::Command;
 
 use capsa_integration_test::{path_str, run_captured, runtime, CmdOutput, Ctx};
 
-use crate::{exec, finish, running};
+use crate::{exec, running};
 
 /// The entries of `ls /proc/self/fd` output.
 fn fd_list(text: &str) -> BTreeSet<u32> {
@@ -42,7 +42,7 @@ fn exec_leaks_no_fds_into_the_process() {
         );
     }
 
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn exec_preserve_fds_passes_fd_3() {
         "without --preserve-fds an inherited fd 3 must not reach the process, got {fds:?}:\n{out}"
     );
 
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 /// Runs `sh -c script sh args...` with stdin from /dev/null, stdout and stderr into

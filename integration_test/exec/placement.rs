@@ -6,11 +6,11 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use capsa_integration_test::{
-    ns_of, path_str, pid_alive, proc_cgroups, read_pid_file, state_pid, wait_for_file, wait_until,
-    Ctx,
+    cgroup_dirs, ns_of, path_str, pid_alive, proc_cgroups, read_pid_file, state_pid, wait_for_file,
+    wait_until, Ctx,
 };
 
-use crate::{cgroup_procs, exec_ok, exec_sh, field, finish, finish_running, running, WAIT};
+use crate::{cgroup_procs, exec_ok, exec_sh, field, finish_running, running, WAIT};
 
 #[test]
 fn exec_joins_the_container_namespaces_and_cgroup() {
@@ -65,7 +65,7 @@ fn exec_joins_the_container_namespaces_and_cgroup() {
     );
     assert_eq!(cgroup_procs(&b), BTreeSet::from([init, pid]));
 
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -153,29 +153,18 @@ fn exec_into_a_sub_cgroup() {
     let (id, mut b) = ctx.id_and_bundle("execcg");
     b.sh("exec sleep 1000");
     ctx.create_and_start(&b, &id);
-    let init = ctx.state(&id)["pid"].as_i64().expect("pid");
-    // The container's cgroup as the host sees it, in every hierarchy.
-    let own = std::fs::read_to_string(format!("/proc/{init}/cgroup")).expect("init's cgroup");
+    // The container's cgroup in every hierarchy mounted here (on pure v2 only the
+    // cgroup2 one); a hierarchy without it gets no stray tree.
     let mut made = Vec::new();
-    for line in own.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrl, path) = (
-            parts.next(),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-        );
-        let mount = if ctrl.is_empty() {
-            "/sys/fs/cgroup/unified".to_string()
-        } else {
-            format!("/sys/fs/cgroup/{}", ctrl.trim_start_matches("name="))
-        };
-        let dir = std::path::Path::new(&mount)
-            .join(path.trim_start_matches('/'))
-            .join("sub");
-        if std::fs::create_dir_all(&dir).is_ok() {
+    for cg in cgroup_dirs(b.cgroup_path()) {
+        if !cg.is_dir() {
+            continue;
+        }
+        let dir = cg.join("sub");
+        if std::fs::create_dir(&dir).is_ok() {
             // A new v1 cpuset cgroup takes no task until it has cpus and mems.
             for f in ["cpuset.cpus", "cpuset.mems"] {
-                if let Ok(v) = std::fs::read_to_string(dir.parent().expect("parent").join(f)) {
+                if let Ok(v) = std::fs::read_to_string(cg.join(f)) {
                     let _ = std::fs::write(dir.join(f), v.trim());
                 }
             }

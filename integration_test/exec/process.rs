@@ -8,8 +8,8 @@ use capsa_integration_test::{path_str, pid_alive, read_pid_file, Ctx, CONTAINER_
 use serde_json::json;
 
 use crate::{
-    cap_bit, cgroup_procs, exec, exec_ok, exec_sh, exec_with, field, finish, finish_running,
-    running, CAP_NET_ADMIN,
+    cap_bit, cgroup_procs, exec, exec_ok, exec_sh, exec_with, field, finish_running, running,
+    CAP_NET_ADMIN,
 };
 
 #[test]
@@ -99,7 +99,7 @@ fn exec_process_file_gives_args_env_cwd_and_user() {
     );
     assert_eq!(cgroup_procs(&b), BTreeSet::from([init, pid]));
 
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
     assert!(
         !pid_alive(pid),
         "delete --force left the exec'd process {pid}"
@@ -151,7 +151,7 @@ fn exec_env_cwd_user_and_groups_flags() {
     let text = exec_ok(&ctx, &id, &["--user", "1000"], "echo uid=$(id -u)");
     assert_eq!(field(&text, "uid"), Some("1000"), "{text}");
 
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn exec_cap_adds_a_capability() {
     // What the default config grants stays (CAP_KILL is bit 5).
     assert!(cap_bit(&out.stdout, "CapEff", 5), "{out}");
 
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -213,5 +213,5 @@ fn exec_no_new_privs_flag() {
     );
     assert_eq!(nnp(&["--no-new-privs"]), "1", "--no-new-privs sets it");
 
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }

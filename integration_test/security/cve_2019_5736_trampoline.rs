@@ -56,7 +56,7 @@ fn self_exe_entrypoint_runs_the_trampoline_not_capsa() {
         "pid 1 should have run the sealed trampoline (exit 127):\n{run}"
     );
     copy.assert_unchanged("by a #!/proc/self/exe entrypoint");
-    ctx.delete_force(&id);
+    ctx.delete_force(&id).assert_success();
 }
 
 /// The original exploit's path: `exec` of a `#!/proc/self/exe` script in a running

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::Instant;
 
-use capsa_integration_test::{Bundle, CmdOutput, Ctx};
+use capsa_integration_test::{CmdOutput, Ctx};
 
 use crate::measure::{self, Measured};
 use crate::{exclusive, Scale};
@@ -110,14 +110,8 @@ fn two_capsas_racing_on_one_id_one_wins_and_state_files_stay_whole() {
     assert!(parsed > 0, "the reader never found a state file to check");
 }
 
-fn sleeper(ctx: &Ctx) -> (String, Bundle) {
-    let (id, mut b) = ctx.id_and_bundle("soak-race");
-    b.args(&["sleep", "1000"]);
-    (id, b)
-}
-
 fn create_create(ctx: &Ctx) {
-    let (id, b) = sleeper(ctx);
+    let (id, b) = ctx.sleeper("soak-race");
     let create = ["create", "--bundle", b.path_str(), id.as_str()];
     let (x, y) = race(ctx, &create, &create);
     let (won, lost) = match (x.success(), y.success()) {
@@ -133,7 +127,7 @@ fn create_create(ctx: &Ctx) {
 }
 
 fn start_delete(ctx: &Ctx, outcomes: &[AtomicUsize; 4]) {
-    let (id, b) = sleeper(ctx);
+    let (id, b) = ctx.sleeper("soak-race");
     ctx.create(&b, &id).assert_silent_success();
     let (start, delete) = race(ctx, &["start", &id], &["delete", &id]);
     match (start.success(), delete.success()) {
@@ -153,7 +147,7 @@ fn start_delete(ctx: &Ctx, outcomes: &[AtomicUsize; 4]) {
 }
 
 fn kill_delete(ctx: &Ctx, outcomes: &[AtomicUsize; 4]) {
-    let (id, b) = sleeper(ctx);
+    let (id, b) = ctx.sleeper("soak-race");
     ctx.create_and_start(&b, &id);
     let (kill, delete) = race(ctx, &["kill", &id, "KILL"], &["delete", "--force", &id]);
     delete.assert_silent_success();

@@ -274,6 +274,13 @@ impl Ctx {
     pub fn assert_nothing_left(&self, id: &str, bundle: &Bundle) {
         assert_nothing_left(&self.root, id, bundle.cgroup_path(), bundle);
     }
+
+    /// The end of a test: `delete --force` prints nothing and succeeds, then
+    /// nothing of the container may remain ([`Ctx::assert_nothing_left`]).
+    pub fn finish(&self, id: &str, bundle: &Bundle) {
+        self.delete_force(id).assert_silent_success();
+        self.assert_nothing_left(id, bundle);
+    }
 }
 
 impl Drop for Ctx {

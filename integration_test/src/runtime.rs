@@ -116,7 +116,7 @@ pub fn run_captured(cmd: &mut Command, describe: &str) -> CmdOutput {
 }
 
 /// [`run_captured`] with a timeout, returning the failure instead of panicking.
-fn try_run_captured(
+pub(crate) fn try_run_captured(
     cmd: &mut Command,
     describe: &str,
     timeout: Duration,

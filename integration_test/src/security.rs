@@ -6,7 +6,7 @@
 //! `/proc/sys/kernel/core_pattern` if an attack changed it.
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::io::{ErrorKind, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -131,35 +131,7 @@ impl Default for RuntimeCopy {
 /// container that inherits them must not hold a pipe open); kills it after `timeout`.
 pub fn run_captured(mut cmd: Command, timeout: Duration) -> CmdOutput {
     let describe = format!("{cmd:?}");
-    let mut out_file = tempfile::tempfile().expect("tempfile");
-    let mut err_file = tempfile::tempfile().expect("tempfile");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out_file.try_clone().expect("dup"))
-        .stderr(err_file.try_clone().expect("dup"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {describe}: {e}"));
-    let status = match wait_timeout(&mut child, timeout) {
-        Some(s) => s,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{describe} did not finish within {timeout:?}; killed it");
-        }
-    };
-    CmdOutput {
-        command: describe,
-        status,
-        stdout: read_all(&mut out_file),
-        stderr: read_all(&mut err_file),
-    }
-}
-
-fn read_all(f: &mut File) -> String {
-    let mut buf = Vec::new();
-    f.seek(SeekFrom::Start(0)).expect("seek");
-    f.read_to_end(&mut buf).expect("read output");
-    String::from_utf8_lossy(&buf).into_owned()
+    crate::runtime::try_run_captured(&mut cmd, &describe, timeout).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits for `child` at most `timeout`; `None` when it is still running.

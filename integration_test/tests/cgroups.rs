@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use capsa_integration_test::{
-    capsa_only, cgroup_mounts, host_cgroup_dir, loud, pid_alive, proc_cgroups, state_pid,
-    wait_until, Bundle, Ctx,
+    capsa_only, cgroup_mounts, host_cgroup_dir, host_cgroup_read, loud, pid_alive, proc_cgroups,
+    read_pid_file, state_pid, wait_until, Bundle, Ctx,
 };
 use serde_json::{json, Value};
 
@@ -39,29 +39,18 @@ fn pure_v2(test: &str) -> bool {
     false
 }
 
-/// A file of the container's cgroup2 directory, trimmed.
+/// A file of the container's cgroup2 directory, trimmed (on a pure v2 host
+/// every controller resolves to the cgroup2 mount).
 fn v2_read(b: &Bundle, file: &str) -> String {
-    let path = Path::new("/sys/fs/cgroup")
-        .join(b.cgroup_path().trim_start_matches('/'))
-        .join(file);
-    fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .to_string()
+    host_cgroup_read("memory", b.cgroup_path(), file)
 }
 
 /// A created (not started) `sleep` container with `resources`.
 fn created(ctx: &Ctx, prefix: &str, resources: Value) -> (String, Bundle) {
-    let (id, mut b) = ctx.id_and_bundle(prefix);
+    let (id, mut b) = ctx.sleeper(prefix);
     b.set_resources(resources);
-    b.args(&["sleep", "1000"]);
     ctx.create(&b, &id).assert_silent_success();
     (id, b)
-}
-
-fn finish(ctx: &Ctx, id: &str, b: &Bundle) {
-    ctx.delete_force(id).assert_silent_success();
-    ctx.assert_nothing_left(id, b);
 }
 
 #[test]
@@ -91,7 +80,7 @@ fn v2_init_is_in_its_cgroup_with_the_controllers_enabled_above() {
         );
     }
     assert_eq!(v2_read(&b, "pids.max"), "50");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 /// On v2, capsa clones the init and an exec'd process straight into the
@@ -105,8 +94,7 @@ fn v2_processes_are_born_in_the_cgroup() {
         return;
     }
     let ctx = Ctx::new();
-    let (id, mut b) = ctx.id_and_bundle("cg-born");
-    b.args(&["sleep", "1000"]);
+    let (id, b) = ctx.sleeper("cg-born");
     let log = ctx.base().join("debug.log");
     let log_arg = log.to_str().expect("UTF-8 path");
     ctx.cmd(&[
@@ -138,7 +126,7 @@ fn v2_processes_are_born_in_the_cgroup() {
         2,
         "the init and the exec'd sleep: {procs}"
     );
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -173,7 +161,7 @@ fn v2_memory_limit_reservation_swap_and_unified_high() {
         .assert_silent_success();
     assert_eq!(v2_read(&b, "memory.max"), "max");
     assert_eq!(v2_read(&b, "memory.swap.max"), "max");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -198,7 +186,7 @@ fn v2_cpu_weight_max_burst_and_cpuset() {
         .assert_silent_success();
     assert_eq!(v2_read(&b, "cpu.weight"), "1");
     assert_eq!(v2_read(&b, "cpu.max"), "max 60000");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -214,8 +202,7 @@ fn v2_io_weight_and_hugetlb_with_its_reservation() {
                "hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MIB}]}),
     );
     // blkio's 10..1000 mapped onto io.weight's 1..10000 (BFQ keeps 500).
-    let (file, want) = if Path::new("/sys/fs/cgroup")
-        .join(b.cgroup_path().trim_start_matches('/'))
+    let (file, want) = if host_cgroup_dir("io", b.cgroup_path())
         .join("io.bfq.weight")
         .exists()
     {
@@ -226,7 +213,7 @@ fn v2_io_weight_and_hugetlb_with_its_reservation() {
     assert_eq!(v2_read(&b, file), want, "{file}");
     assert_eq!(v2_read(&b, "hugetlb.2MB.max"), (4 * MIB).to_string());
     assert_eq!(v2_read(&b, "hugetlb.2MB.rsvd.max"), (4 * MIB).to_string());
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -276,7 +263,7 @@ fn v2_pause_and_resume_go_through_cgroup_freeze() {
     assert_eq!(v2_read(&b, "cgroup.freeze"), "0");
     assert!(v2_read(&b, "cgroup.events").contains("frozen 0"));
     assert_eq!(ctx.status(&id), "running");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 /// A container with three processes, one of them moved by the host into a
@@ -315,7 +302,7 @@ fn ps_lists_the_processes_of_nested_cgroups() {
         .unwrap_or_else(|e| panic!("ps --format json is not a JSON list of pids ({e}):\n{out}"));
     listed.sort_unstable();
     assert_eq!(listed, pids, "ps --format json:\n{out}");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }
 
 #[test]
@@ -372,11 +359,7 @@ fn init_and_exec_are_in_the_container_cgroup_in_every_hierarchy() {
         "1000",
     ])
     .assert_success();
-    let pid: u32 = fs::read_to_string(&pid_file)
-        .expect("the exec pid file")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let pid = read_pid_file(&pid_file);
     check(pid, "the exec'd process");
-    finish(&ctx, &id, &b);
+    ctx.finish(&id, &b);
 }

@@ -108,16 +108,10 @@ fn cap_bit(status: &str, set: &str, bit: u32) -> bool {
     mask & (1 << bit) != 0
 }
 
-/// `delete --force`, then nothing of the container may remain.
-fn finish(ctx: &Ctx, id: &str, b: &Bundle) {
-    ctx.delete_force(id).assert_silent_success();
-    ctx.assert_nothing_left(id, b);
-}
-
 /// The end of a test whose container must still run its init alone: nothing exec'd is
-/// left, the status is `running`; then [`finish`].
+/// left, the status is `running`; then [`Ctx::finish`].
 fn finish_running(ctx: &Ctx, id: &str, b: &Bundle, init: u32) {
     assert_only_init_runs(b, init);
     assert_eq!(ctx.status(id), "running");
-    finish(ctx, id, b);
+    ctx.finish(id, b);
 }

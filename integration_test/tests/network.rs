@@ -85,8 +85,7 @@ impl Drop for Veth {
 }
 
 fn bundle_moving(ctx: &Ctx, prefix: &str, devices: serde_json::Value) -> (String, Bundle) {
-    let (id, mut b) = ctx.id_and_bundle(prefix);
-    b.args(&["sleep", "1000"]);
+    let (id, mut b) = ctx.sleeper(prefix);
     b.edit(|c| c["linux"]["netDevices"] = devices);
     (id, b)
 }

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use capsa_integration_test::{capsa_only, cgroup_mounts, pid_alive, state_pid, CmdOutput, Ctx};
+use capsa_integration_test::{
+    capsa_only, cgroup_mounts, pid_alive, run_captured, state_pid, CmdOutput, Ctx,
+};
 use serde_json::{json, Value};
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -149,29 +151,10 @@ fn capsa_with_bus(ctx: &Ctx, address: &str, args: &[&str]) -> CmdOutput {
         "--systemd-cgroup",
     ];
     full.extend_from_slice(args);
-    let out = tempfile::tempfile().expect("tempfile");
-    let err = tempfile::tempfile().expect("tempfile");
-    let status = Command::new(ctx.rt().path())
-        .args(&full)
-        .env("DBUS_SYSTEM_BUS_ADDRESS", address)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("dup"))
-        .stderr(err.try_clone().expect("dup"))
-        .status()
-        .expect("run capsa");
-    let read = |mut f: fs::File| {
-        use std::io::{Read, Seek};
-        let mut s = String::new();
-        f.rewind().expect("rewind");
-        f.read_to_string(&mut s).expect("read output");
-        s
-    };
-    CmdOutput {
-        command: format!("{} {}", ctx.rt().path().display(), full.join(" ")),
-        status,
-        stdout: read(out),
-        stderr: read(err),
-    }
+    let describe = format!("`{} {}`", ctx.rt().path().display(), full.join(" "));
+    let mut cmd = Command::new(ctx.rt().path());
+    cmd.args(&full).env("DBUS_SYSTEM_BUS_ADDRESS", address);
+    run_captured(&mut cmd, &describe)
 }
 
 /// The hierarchies systemd itself would make a unit's cgroup in here: the
